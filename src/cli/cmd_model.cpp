@@ -1,0 +1,5 @@
+#include "cli/commands.h"
+
+namespace np::cli {
+void register_model_commands(CLI::App& app) {}
+}  // namespace np::cli

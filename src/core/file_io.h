@@ -1,0 +1,18 @@
+// Whole-file reads and crash-safe writes (temp file in the same directory, fsync, rename).
+#pragma once
+#include <span>
+#include <string>
+#include <vector>
+
+namespace np {
+
+// Reads a whole file; throws np::Error naming the path if it cannot be opened or read.
+std::string read_file(const std::string& path);
+
+// Writes `bytes` to `path` atomically: a crash leaves either the old file or the new one, never half.
+void write_file_atomic(const std::string& path, std::span<const char> bytes);
+inline void write_file_atomic(const std::string& path, const std::string& s) {
+    write_file_atomic(path, std::span<const char>(s.data(), s.size()));
+}
+
+}  // namespace np

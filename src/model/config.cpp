@@ -1,0 +1,193 @@
+#include "model/config.h"
+
+#include <set>
+
+#include "core/error.h"
+#include "core/file_io.h"
+
+namespace np {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Strict object reader: every key must be known and present, with the expected JSON type.
+struct StrictObject {
+    const json& j;
+    std::string where;
+    std::set<std::string> seen;
+
+    StrictObject(const json& obj, std::string w) : j(obj), where(std::move(w)) {
+        if (!j.is_object()) fail(where + ": expected a JSON object");
+    }
+    const json& field(const std::string& key) {
+        seen.insert(key);
+        if (!j.contains(key)) fail(where + ": missing field \"" + key + "\"");
+        return j.at(key);
+    }
+    int get_int(const std::string& key) {
+        const json& v = field(key);
+        if (!v.is_number_integer()) fail(where + ": field \"" + key + "\" must be an integer");
+        long long x = v.get<long long>();
+        if (x <= 0 || x > (1ll << 30)) fail(where + ": field \"" + key + "\" must be a positive integer");
+        return int(x);
+    }
+    double get_number(const std::string& key) {
+        const json& v = field(key);
+        if (!v.is_number()) fail(where + ": field \"" + key + "\" must be a number");
+        return v.get<double>();
+    }
+    bool get_bool(const std::string& key) {
+        const json& v = field(key);
+        if (!v.is_boolean()) fail(where + ": field \"" + key + "\" must be true or false");
+        return v.get<bool>();
+    }
+    std::string get_string(const std::string& key) {
+        const json& v = field(key);
+        if (!v.is_string()) fail(where + ": field \"" + key + "\" must be a string");
+        return v.get<std::string>();
+    }
+    void finish() {
+        for (auto it = j.begin(); it != j.end(); ++it)
+            if (!seen.count(it.key())) fail(where + ": unknown field \"" + it.key() + "\"");
+    }
+};
+
+void require(bool ok, const std::string& msg) {
+    if (!ok) fail(msg);
+}
+
+}  // namespace
+
+void ModelConfig::validate() const {
+    const std::string w = "config";
+    require(architecture == "nanoprime", w + ": architecture must be \"nanoprime\", got \"" + architecture + "\"");
+    require(vocab_size >= 6, w + ": vocab_size must be >= 6 (the special tokens)");
+    require(d_model > 0 && n_layers > 0 && max_seq_len > 0, w + ": d_model, n_layers, max_seq_len must be positive");
+    require(!layer_pattern.empty(), w + ": layer_pattern must not be empty");
+    for (char c : layer_pattern)
+        require(c == 'M' || c == 'A', w + ": layer_pattern may only hold 'M' (Mamba-2) and 'A' (MLA), got '" +
+                                          std::string(1, c) + "'");
+    require(norm_eps > 0, w + ": norm_eps must be positive");
+    require(ffn.act == "swiglu" || ffn.act == "relu2", w + ": ffn.act must be \"swiglu\" or \"relu2\", got \"" + ffn.act + "\"");
+    require(ffn.hidden > 0, w + ": ffn.hidden must be positive");
+    require(mamba.d_inner() % mamba.head_dim == 0,
+            w + ": mamba: d_inner = expand*d_model = " + std::to_string(mamba.d_inner()) +
+                " must be divisible by mamba.head_dim = " + std::to_string(mamba.head_dim));
+    require(mamba.n_heads() % mamba.n_groups == 0,
+            w + ": mamba: number of heads " + std::to_string(mamba.n_heads()) +
+                " must be divisible by mamba.n_groups = " + std::to_string(mamba.n_groups));
+    require(mamba.d_conv >= 1, w + ": mamba.d_conv must be >= 1");
+    require(mla.qk_rope_dim % 2 == 0, w + ": mla.qk_rope_dim must be even (RoPE rotates pairs)");
+    require(mla.rope_theta > 0, w + ": mla.rope_theta must be positive");
+    require(mamba.d_model == d_model && mla.d_model == d_model, w + ": internal: mixer d_model mismatch");
+}
+
+nlohmann::json ModelConfig::to_json() const {
+    json j;
+    j["architecture"] = architecture;
+    j["vocab_size"] = vocab_size;
+    j["d_model"] = d_model;
+    j["n_layers"] = n_layers;
+    j["layer_pattern"] = layer_pattern;
+    j["tie_embeddings"] = tie_embeddings;
+    j["norm_eps"] = norm_eps;
+    j["max_seq_len"] = max_seq_len;
+    j["ffn"] = {{"act", ffn.act}, {"hidden", ffn.hidden}};
+    j["mamba"] = {{"expand", mamba.expand},   {"head_dim", mamba.head_dim}, {"d_state", mamba.d_state},
+                  {"n_groups", mamba.n_groups}, {"d_conv", mamba.d_conv}};
+    j["mla"] = {{"n_heads", mla.n_heads}, {"qk_nope_dim", mla.qk_nope_dim}, {"qk_rope_dim", mla.qk_rope_dim},
+                {"v_dim", mla.v_dim},     {"kv_rank", mla.kv_rank},         {"rope_theta", mla.rope_theta}};
+    return j;
+}
+
+ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& where) {
+    ModelConfig c;
+    StrictObject o(j, where);
+    c.architecture = o.get_string("architecture");
+    c.vocab_size = o.get_int("vocab_size");
+    c.d_model = o.get_int("d_model");
+    c.n_layers = o.get_int("n_layers");
+    c.layer_pattern = o.get_string("layer_pattern");
+    c.tie_embeddings = o.get_bool("tie_embeddings");
+    c.norm_eps = o.get_number("norm_eps");
+    c.max_seq_len = o.get_int("max_seq_len");
+    {
+        StrictObject f(o.field("ffn"), where + ": ffn");
+        c.ffn.act = f.get_string("act");
+        c.ffn.hidden = f.get_int("hidden");
+        f.finish();
+    }
+    {
+        StrictObject m(o.field("mamba"), where + ": mamba");
+        c.mamba.expand = m.get_int("expand");
+        c.mamba.head_dim = m.get_int("head_dim");
+        c.mamba.d_state = m.get_int("d_state");
+        c.mamba.n_groups = m.get_int("n_groups");
+        c.mamba.d_conv = m.get_int("d_conv");
+        m.finish();
+    }
+    {
+        StrictObject a(o.field("mla"), where + ": mla");
+        c.mla.n_heads = a.get_int("n_heads");
+        c.mla.qk_nope_dim = a.get_int("qk_nope_dim");
+        c.mla.qk_rope_dim = a.get_int("qk_rope_dim");
+        c.mla.v_dim = a.get_int("v_dim");
+        c.mla.kv_rank = a.get_int("kv_rank");
+        c.mla.rope_theta = a.get_number("rope_theta");
+        a.finish();
+    }
+    o.finish();
+    c.mamba.d_model = c.mla.d_model = c.d_model;
+    try {
+        c.validate();
+    } catch (const Error& e) {
+        fail(where + ": " + e.what());
+    }
+    return c;
+}
+
+ModelConfig ModelConfig::load(const std::string& path) {
+    std::string text = read_file(path);
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::parse_error& e) {
+        fail(path + ": invalid JSON: " + e.what());
+    }
+    return from_json(j, path);
+}
+
+void ModelConfig::save(const std::string& path) const { write_file_atomic(path, to_json().dump(2) + "\n"); }
+
+std::vector<std::string> ModelConfig::preset_names() { return {"nano", "small", "elleci-1.5b"}; }
+
+ModelConfig ModelConfig::preset(const std::string& name) {
+    ModelConfig c;
+    if (name == "nano") {
+        c.vocab_size = 4096, c.d_model = 256, c.n_layers = 8, c.max_seq_len = 512;
+        c.mamba = {0, 2, 64, 32, 1, 4};
+        c.mla = {0, 4, 48, 16, 64, 64, 1e4};
+        c.ffn.hidden = 768;
+    } else if (name == "small") {
+        c.vocab_size = 32128, c.d_model = 768, c.n_layers = 12, c.max_seq_len = 2048;
+        c.mamba = {0, 2, 64, 64, 1, 4};
+        c.mla = {0, 12, 64, 32, 64, 128, 1e5};
+        c.ffn.hidden = 2048;
+    } else if (name == "elleci-1.5b") {
+        c.vocab_size = 32128, c.d_model = 2048, c.n_layers = 24, c.max_seq_len = 4096;
+        c.tie_embeddings = false;
+        c.mamba = {0, 2, 64, 128, 1, 4};
+        c.mla = {0, 16, 128, 64, 128, 256, 1e5};
+        c.ffn.hidden = 5632;
+    } else {
+        std::string names;
+        for (auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+        fail("unknown preset \"" + name + "\" (expected one of: " + names + ")");
+    }
+    c.mamba.d_model = c.mla.d_model = c.d_model;
+    c.validate();
+    return c;
+}
+
+}  // namespace np

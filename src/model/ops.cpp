@@ -1,0 +1,158 @@
+#include "model/ops.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace np {
+
+template <>
+void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
+                 const float* B, int ldb, float beta, float* C, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, ldc);
+}
+template <>
+void gemm<double>(bool ta, bool tb, int M, int N, int K, double alpha, const double* A, int lda,
+                  const double* B, int ldb, double beta, double* C, int ldc) {
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <class T>
+void linear_forward(T* y, const T* x, const T* W, int R, int I, int O, bool accumulate) {
+    gemm<T>(false, true, R, O, I, T(1), x, I, W, I, accumulate ? T(1) : T(0), y, O);
+}
+
+template <class T>
+void linear_backward(T* dx, T* dW, const T* dy, const T* x, const T* W, int R, int I, int O) {
+    if (dx) gemm<T>(false, false, R, I, O, T(1), dy, O, W, I, T(1), dx, I);   // [R,O]·[O,I]
+    if (dW) gemm<T>(true, false, O, I, R, T(1), dy, O, x, I, T(1), dW, I);    // [O,R]·[R,I]
+}
+
+template <class T>
+void rmsnorm_forward(T* y, T* rstd, const T* x, const T* w, int R, int C, T eps) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < R; r++) {
+        const T* xr = x + size_t(r) * C;
+        T* yr = y + size_t(r) * C;
+        T ss = 0;
+        for (int c = 0; c < C; c++) ss += xr[c] * xr[c];
+        T rs = T(1) / std::sqrt(ss / T(C) + eps);
+        rstd[r] = rs;
+        for (int c = 0; c < C; c++) yr[c] = xr[c] * rs * w[c];
+    }
+}
+
+// y = x*rs*w with rs = (mean(x^2)+eps)^-1/2:
+//   dw_c += dy_c * x_c * rs;   dx_c += rs*w_c*dy_c - x_c * rs^3/C * sum_k(dy_k w_k x_k)
+template <class T>
+void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T* rstd, int R, int C) {
+#pragma omp parallel
+    {
+        std::vector<T> dw_local(dw ? C : 0, T(0));
+#pragma omp for schedule(static)
+        for (int r = 0; r < R; r++) {
+            const T* xr = x + size_t(r) * C;
+            const T* dyr = dy + size_t(r) * C;
+            T rs = rstd[r];
+            T dot = 0;
+            for (int c = 0; c < C; c++) dot += dyr[c] * w[c] * xr[c];
+            if (dx) {
+                T* dxr = dx + size_t(r) * C;
+                T k = dot * rs * rs * rs / T(C);
+                for (int c = 0; c < C; c++) dxr[c] += rs * w[c] * dyr[c] - xr[c] * k;
+            }
+            if (dw)
+                for (int c = 0; c < C; c++) dw_local[c] += dyr[c] * xr[c] * rs;
+        }
+        if (dw) {
+#pragma omp critical
+            for (int c = 0; c < C; c++) dw[c] += dw_local[c];
+        }
+    }
+}
+
+template <class T>
+T quantize_weights_ternary(T* wq, const T* W, int64_t n) {
+    double sum = 0;
+#pragma omp parallel for reduction(+ : sum) schedule(static)
+    for (int64_t i = 0; i < n; i++) sum += std::fabs(double(W[i]));
+    // torch computes mean in the tensor's dtype; a double sum rounded once is as close as it gets.
+    T gamma = std::max(T(sum / double(n)), T(1e-5));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        T q = std::nearbyint(W[i] / gamma);  // default rounding mode: half to even, as torch.round
+        wq[i] = std::clamp(q, T(-1), T(1)) * gamma;
+    }
+    return gamma;
+}
+
+template <class T>
+void quantize_activations_int8(T* xhat, const T* x, int R, int C) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < R; r++) {
+        const T* xr = x + size_t(r) * C;
+        T* o = xhat + size_t(r) * C;
+        T m = 0;
+        for (int c = 0; c < C; c++) m = std::max(m, std::fabs(xr[c]));
+        T s = T(127) / std::max(m, T(1e-5));
+        for (int c = 0; c < C; c++) o[c] = std::clamp(std::nearbyint(xr[c] * s), T(-128), T(127)) / s;
+    }
+}
+
+template <class T>
+void bitlinear_forward(T* y, const T* x, const T* W, int R, int I, int O, bool quantize,
+                       BitLinearCache<T>& cache) {
+    cache.xhat.resize(size_t(R) * I);
+    cache.wq.resize(size_t(O) * I);
+    if (quantize) {
+        quantize_weights_ternary(cache.wq.data(), W, int64_t(O) * I);
+        quantize_activations_int8(cache.xhat.data(), x, R, I);
+    } else {
+        std::memcpy(cache.wq.data(), W, sizeof(T) * cache.wq.size());
+        std::memcpy(cache.xhat.data(), x, sizeof(T) * cache.xhat.size());
+    }
+    linear_forward(y, cache.xhat.data(), cache.wq.data(), R, I, O);
+}
+
+template <class T>
+void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cache, int R, int I, int O) {
+    linear_backward(dx, dW, dy, cache.xhat.data(), cache.wq.data(), R, I, O);
+}
+
+SeqLayout make_seq_layout(const int32_t* tokens, int B, int T) {
+    SeqLayout L;
+    L.B = B, L.T = T;
+    L.doc_start.resize(size_t(B) * T);
+    L.pos.resize(size_t(B) * T);
+    for (int b = 0; b < B; b++) {
+        int p = 0;
+        for (int t = 0; t < T; t++) {
+            size_t i = size_t(b) * T + t;
+            bool start = (t == 0) || tokens[i] == 0;
+            if (start) p = 0;
+            L.doc_start[i] = start;
+            L.pos[i] = p++;
+        }
+    }
+    return L;
+}
+
+#define NP_INSTANTIATE(T)                                                                         \
+    template void linear_forward<T>(T*, const T*, const T*, int, int, int, bool);                 \
+    template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int, int, int);        \
+    template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int, int, T);                    \
+    template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int, int);  \
+    template T quantize_weights_ternary<T>(T*, const T*, int64_t);                                \
+    template void quantize_activations_int8<T>(T*, const T*, int, int);                           \
+    template void bitlinear_forward<T>(T*, const T*, const T*, int, int, int, bool,               \
+                                       BitLinearCache<T>&);                                       \
+    template void bitlinear_backward<T>(T*, T*, const T*, const BitLinearCache<T>&, int, int, int);
+NP_INSTANTIATE(float)
+NP_INSTANTIATE(double)
+#undef NP_INSTANTIATE
+
+}  // namespace np

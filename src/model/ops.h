@@ -1,0 +1,79 @@
+// Elementary ops shared by every module, templated on the scalar (float for training and inference,
+// double for finite-difference gradient checks). Conventions, as in llm.c:
+//   * activations are row-major [R, C] with R = B*T rows (batch-major, time inside);
+//   * weights follow torch.nn.Linear: W[out, in];
+//   * every *_backward ADDS into its gradient outputs (dx, dW, ...); callers zero them first.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace np {
+
+// C[M,N] = alpha * op(A) * op(B) + beta * C, row-major; op(A) is [M,K], op(B) is [K,N].
+template <class T>
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+          int ldb, T beta, T* C, int ldc);
+
+// y[R,O] (+)= x[R,I] · W[O,I]^T        (accumulate: beta = 1)
+template <class T>
+void linear_forward(T* y, const T* x, const T* W, int R, int I, int O, bool accumulate = false);
+// dx[R,I] += dy[R,O] · W[O,I];  dW[O,I] += dy^T · x   (either output may be null)
+template <class T>
+void linear_backward(T* dx, T* dW, const T* dy, const T* x, const T* W, int R, int I, int O);
+
+// RMSNorm over the last dim: y = x * rstd * w, rstd[R] = 1/sqrt(mean(x^2) + eps). y may alias x
+// only in forward-without-backward use.
+template <class T>
+void rmsnorm_forward(T* y, T* rstd, const T* x, const T* w, int R, int C, T eps);
+template <class T>
+void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T* rstd, int R, int C);
+
+// ---- BitLinear (DESIGN §2.2) ------------------------------------------------------------------
+// Ternary weights: gamma = max(mean|W|, 1e-5); wq = gamma * clamp(round_half_even(W/gamma), -1, 1).
+// Returns gamma. n = numel(W).
+template <class T>
+T quantize_weights_ternary(T* wq, const T* W, int64_t n);
+// int8 per-row activations: s = 127 / max(max_j|x_j|, 1e-5); xhat = clamp(round(x*s), -128, 127) / s.
+template <class T>
+void quantize_activations_int8(T* xhat, const T* x, int R, int C);
+
+// What BitLinear keeps for its backward: the dequantised input x̂ [R,I] and weight W' [O,I].
+template <class T>
+struct BitLinearCache {
+    std::vector<T> xhat;
+    std::vector<T> wq;
+};
+// y[R,O] = x̂ · W'^T. With quantize = false both quantisers are the identity (x̂ = x, W' = W): a plain
+// linear layer, which is what finite-difference tests differentiate.
+template <class T>
+void bitlinear_forward(T* y, const T* x, const T* W, int R, int I, int O, bool quantize,
+                       BitLinearCache<T>& cache);
+// Straight-through estimator: dx += dy · W',  dW += dy^T · x̂.
+template <class T>
+void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cache, int R, int I, int O);
+
+// ---- scalar activations ---------------------------------------------------------------------------
+template <class T>
+inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+template <class T>
+inline T silu(T x) { return x * sigmoid(x); }
+template <class T>
+inline T silu_grad(T x) {  // d/dx x*sigmoid(x)
+    T s = sigmoid(x);
+    return s * (T(1) + x * (T(1) - s));
+}
+template <class T>
+inline T softplus(T x) { return x > T(20) ? x : std::log1p(std::exp(x)); }  // as torch (threshold 20)
+
+// ---- packed documents (DESIGN §2.6) -------------------------------------------------------------
+// For a batch of B rows of T tokens: doc_start[b*T+t] = 1 where a document starts (t == 0 or token
+// id 0), pos[b*T+t] = position inside its document (restarts at 0 at each start).
+struct SeqLayout {
+    int B = 0, T = 0;
+    std::vector<uint8_t> doc_start;
+    std::vector<int32_t> pos;
+};
+SeqLayout make_seq_layout(const int32_t* tokens, int B, int T);
+
+}  // namespace np
