@@ -3,5 +3,7 @@
 #include <CLI/CLI.hpp>
 
 namespace np::cli {
-void register_model_commands(CLI::App& app);  // init, params, loss        (cmd_model.cpp)
+void register_model_commands(CLI::App& app);      // init, params, loss             (cmd_model.cpp)
+void register_tokenizer_commands(CLI::App& app);  // tokenizer train, tokenize       (cmd_tokenizer.cpp)
+void register_data_commands(CLI::App& app);       // data prepare, gym, corpus       (cmd_data.cpp)
 }  // namespace np::cli

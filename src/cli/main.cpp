@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "Show help for every command");
     np::cli::register_model_commands(app);
+    np::cli::register_tokenizer_commands(app);
+    np::cli::register_data_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

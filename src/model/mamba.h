@@ -1,6 +1,7 @@
-// Mamba-2 mixer (DESIGN §2.3): in_proj -> causal depthwise conv + SiLU -> selective SSM scan -> gated
-// RMSNorm -> out_proj. Input is the already-normalised residual stream h[R, D], R = B*T.
+// Mamba-2 mixer (DESIGN §2.3): in_proj -> causal depthwise conv + SiLU -> selective SSM scan ->
+// gated RMSNorm -> out_proj. Input is the already-normalised residual stream h[R, D], R = B*T.
 #pragma once
+#include <cstdint>
 #include <vector>
 
 #include "model/config.h"
@@ -28,7 +29,30 @@ struct MambaGrads {  // same shapes as MambaWeights; backward adds into them
 // Everything the forward keeps for the backward; buffers are resized by the forward and reused
 // across calls (no allocation in steady state).
 template <class T>
-struct MambaActs;
+struct MambaActs {
+    // The backward recomputes SSM states inside chunks of `chunk` tokens from the state saved at
+    // each chunk start, so the forward keeps B*H*ceil(T/chunk)*P*N state values instead of
+    // B*T*H*P*N. Tests shrink it to exercise chunk boundaries; it must not change between forward
+    // and backward.
+    int chunk = 64;
+    // Forward scan algorithm: false = sequential recurrence, true = chunked SSD (same chunks). Both
+    // produce the same y and chunk states, and the backward works after either.
+    bool ssd = false;
+    BitLinearCache<T> in_cache, out_cache;
+    std::vector<int32_t> seg_begin;  // [R] row index where the row's document starts
+    std::vector<T> zxbcdt;           // [R, in_proj_dim] in_proj output
+    std::vector<T> conv_pre;         // [R, C] conv output before SiLU
+    std::vector<T> xbc;              // [R, C] SiLU(conv): x | B | C
+    std::vector<T> dt;               // [R, H] softplus(dt_raw + dt_bias)
+    std::vector<T> y;                // [R, d_inner] SSM output including D*x
+    std::vector<T> g;                // [R, d_inner] y * SiLU(z)
+    std::vector<T> rstd;             // [R] gated RMSNorm
+    std::vector<T> chunk_state;      // [B, H, nchunks, P, N] state S_{t-1} entering each chunk
+    int chunk_used = 0;              // chunk length of the forward that filled chunk_state
+    // Scratch reused between calls: normed (forward) / dnormed (backward) [R, d_inner], and
+    // backward-only buffers.
+    std::vector<T> tmp, dg, dxbc, dzxbcdt, dbc_head, scratch, head_partial;
+};
 
 // out[R, D] = Mamba(h[R, D]). Documents (layout.doc_start) restart the conv window and SSM state.
 template <class T>
@@ -45,11 +69,15 @@ template <class T>
 struct MambaState {
     std::vector<T> conv;  // [K-1, C] last K-1 conv inputs (pre-activation xBC), oldest first
     std::vector<T> ssm;   // [H, P, N]
+    // Per-token scratch, kept here so that decoding allocates nothing after the first token.
+    std::vector<T> zxbcdt, xbc, y, normed;
+    BitLinearCache<T> in_cache, out_cache;
     void reset(const MambaDims& d);
 };
-// One token: out[D] from h[D]. doc_start = true resets the state first (token id 0 or sequence start).
+// One token: out[D] from h[D]. doc_start = true resets the state first (token id 0 or sequence
+// start).
 template <class T>
-void mamba_step(T* out, const T* h, const MambaWeights<T>& w, const MambaDims& d, bool quantize, T eps,
-                bool doc_start, MambaState<T>& state);
+void mamba_step(T* out, const T* h, const MambaWeights<T>& w, const MambaDims& d, bool quantize,
+                T eps, bool doc_start, MambaState<T>& state);
 
 }  // namespace np

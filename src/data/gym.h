@@ -1,0 +1,65 @@
+// Reasoning gym: generators of verifiable problems with step-by-step reasoning in English and
+// Italian, and the scorer that judges a model's output against a record.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace np::data {
+
+struct GymRecord {
+    std::string task, lang;  // lang: "en" | "it"
+    int difficulty = 1;
+    std::string question, thinking, answer;
+    nlohmann::json to_json() const;
+    static GymRecord from_json(const nlohmann::json& j);
+};
+
+// Task names: addition subtraction multiplication expression compare sort letters
+// word_money word_time word_age word_quantity.
+const std::vector<std::string>& gym_tasks();
+
+// One problem. Deterministic in (task, lang, difficulty, seed); difficulty >= 1 sets the digits
+// (addition/subtraction: d+1 digits; multiplication: (d+1) x ceil((d+1)/2) digits) or the steps
+// (expression: d+1 operations; sort: d+2 numbers; word problems: d steps; letters: word/phrase
+// length). Throws np::Error on an unknown task or language or difficulty < 1.
+GymRecord gym_generate(const std::string& task, const std::string& lang, int difficulty, uint64_t seed);
+
+// n problems; task "all" cycles through every task and lang "both" alternates en/it. Record i
+// depends only on (task, lang, difficulty, seed, i).
+std::vector<GymRecord> gym_generate_many(const std::string& task, const std::string& lang,
+                                         int difficulty, uint64_t seed, size_t n);
+
+// ---- scoring ----
+enum class AnswerKind { Number, NumberList, Time, Text };
+
+// The answer part of a model output: the text after the last </think>. Without </think>: if the
+// output opened a think block that never closed, there is no answer (returns false); otherwise
+// (thinking off) the whole output is the answer. A trailing <|im_end|> / <|endoftext|> is dropped.
+bool extract_answer(std::string_view output, std::string& answer);
+
+// Numbers in text, in order. Separators: with both ',' and '.' the last one is the decimal point;
+// a single ',' is decimal in Italian ("3,5") and a thousands separator in English when followed by
+// exactly three digits ("1,234"); a single '.' is decimal in English and a thousands separator in
+// Italian when followed by exactly three digits ("1.234"); a repeated separator is thousands.
+// integers_only treats ',' and '.' as plain separators between integers (for lists).
+std::vector<double> parse_numbers(std::string_view text, std::string_view lang, bool integers_only = false);
+
+struct ScoreResult {
+    bool correct = false;
+    AnswerKind kind = AnswerKind::Text;
+    std::string expected;   // reference answer (after "#### " for GSM8K-style records)
+    std::string extracted;  // the model's answer text
+    std::string reason;     // why it is wrong (empty when correct)
+};
+
+// Judges `output` against a record: a gym record ({"task","lang","answer",...}) or a plain
+// {"question","answer"} record (GSM8K "#### N" allowed). Numeric answers compare the last number
+// in the answer (relative tolerance 1e-9); sort compares the list of numbers; word_time compares
+// the last h:mm; other answers compare case- and whitespace-normalised text.
+ScoreResult gym_score(const nlohmann::json& record, std::string_view output);
+
+}  // namespace np::data

@@ -1,0 +1,75 @@
+// The whole NanoPrime model (DESIGN §2.1): embedding, L pre-norm residual layers (Mamba-2 or MLA mixer
+// + FFN), final norm, tied or untied head. Parameters live in one flat buffer laid out by ParamLayout.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/ffn.h"
+#include "model/mamba.h"
+#include "model/mla.h"
+#include "model/params.h"
+
+namespace np {
+
+struct LossResult {
+    double loss = 0;      // mean cross-entropy over the counted targets (0 when there are none)
+    int64_t tokens = 0;   // number of counted targets
+};
+
+template <class T>
+class Model {
+public:
+    ModelConfig cfg;
+    ParamLayout layout;
+    std::vector<T> params;  // layout.total values
+    std::vector<T> grads;   // allocated by the first backward
+    bool quantize = true;   // BitLinear quantisers on (false only for finite-difference tests)
+
+    explicit Model(const ModelConfig& config);
+    ~Model();
+    Model(Model&&) noexcept;
+
+    T* param(const std::string& name) { return params.data() + layout.find(name).offset; }
+    const T* param(const std::string& name) const { return params.data() + layout.find(name).offset; }
+    T* grad(const std::string& name) { return grads.data() + layout.find(name).offset; }
+
+    // DESIGN init rules: linear weights N(0, 0.02) (residual outputs scaled by 1/sqrt(2L)), norms 1,
+    // conv like torch's default, A_log = log U[1,16], dt_bias = softplus^-1(dt0), D = 1.
+    void init_random(uint64_t seed);
+
+    // Mean next-token cross-entropy over the B rows of T tokens: position t predicts t+1, counted when
+    // t+1 < T and (mask empty or mask[t+1] != 0). With backward, grads are overwritten with dL/dθ.
+    LossResult loss(std::span<const int32_t> tokens, std::span<const uint8_t> mask, int B, int Tn,
+                    bool backward);
+
+    // Full forward: logits [B*T, V].
+    std::vector<T> logits(std::span<const int32_t> tokens, int B, int Tn);
+
+    // Reference incremental decode (constant Mamba state, growing MLA latent cache).
+    struct DecodeState {
+        std::vector<MambaState<T>> mamba;  // by layer index (unused entries for MLA layers)
+        std::vector<MlaCache<T>> mla;      // by layer index (unused entries for Mamba layers)
+        FfnActs<T> ffn;
+        std::vector<T> x, n, rstd, tmp;  // [D] scratch
+        int pos = 0;                     // position inside the current document
+        bool started = false;
+    };
+    std::unique_ptr<DecodeState> new_decode_state() const;
+    // Feeds one token; writes logits [V]. Token id 0 (or the first token) starts a new document.
+    void decode_step(DecodeState& state, int32_t token, T* logits);
+
+private:
+    struct Workspace;
+    std::unique_ptr<Workspace> ws_;
+    void forward_hidden(std::span<const int32_t> tokens, int B, int Tn);  // -> ws_->xf
+    const T* head() const;
+};
+
+extern template class Model<float>;
+extern template class Model<double>;
+
+}  // namespace np
