@@ -2,7 +2,7 @@
 # Installs the Debian packages NanoPrime needs (build, tests, benchmarks). Safe to re-run.
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-dev
-      libopenblas-dev libopenblas0-pthread libgtest-dev libgmock-dev libbenchmark-dev
+      libopenblas-dev libopenblas-openmp-dev libopenblas0-pthread libgtest-dev libgmock-dev libbenchmark-dev
       python3-torch python3-numpy nodejs npm clang-format)
 missing=()
 for p in "${PKGS[@]}"; do

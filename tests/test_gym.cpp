@@ -120,7 +120,8 @@ std::string solve(const GymRecord& r) {
     if (r.task == "letters") {
         std::smatch m;
         EXPECT_TRUE(std::regex_search(q, m, std::regex("\"(.)\".*\"([a-z ]+)\"")));
-        return std::to_string(std::count(m[2].str().begin(), m[2].str().end(), m[1].str()[0]));
+        std::string phrase = m[2].str();
+        return std::to_string(std::count(phrase.begin(), phrase.end(), m[1].str()[0]));
     }
     if (r.task == "word_money") {
         long long money = ints(q)[0], spent = 0;

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/safetensors.h"
+#include "data/shard.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
 
@@ -102,8 +103,29 @@ void run_params(const ParamsOptions& o) {
 
 struct LossOptions {
     std::string ckpt, tokens, mask, grads;
+    int seq = 0, batch = 0;
     bool no_quant = false;
 };
+
+bool is_shard_file(const std::string& path) {
+    std::string head = read_file_prefix(path, 4);
+    return head == "NPTS";
+}
+
+// Cuts the first batch*seq tokens of a shard into rows; the shard's own loss mask comes along.
+void read_shard_rows(const LossOptions& o, int max_seq, std::vector<int32_t>& tokens, std::vector<uint8_t>& mask,
+                     int& B, int& T) {
+    data::ShardReader shard(o.tokens);
+    T = o.seq > 0 ? o.seq : int(std::min<uint64_t>(shard.size(), uint64_t(max_seq)));
+    if (T < 2) fail("--tokens " + o.tokens + ": the shard holds fewer than 2 tokens");
+    B = o.batch > 0 ? o.batch : int(shard.size() / uint64_t(T));
+    if (B < 1 || uint64_t(B) * uint64_t(T) > shard.size())
+        fail("--tokens " + o.tokens + ": the shard holds " + std::to_string(shard.size()) + " tokens, fewer than --batch " +
+             std::to_string(B) + " x --seq " + std::to_string(T));
+    tokens.resize(size_t(B) * T);
+    mask.resize(shard.has_mask() ? tokens.size() : 0);
+    shard.read(0, tokens, mask);
+}
 
 // Reads a JSON array of equal-length arrays of integers; returns the flat data and its shape.
 std::vector<int64_t> read_int_matrix(const std::string& path, const char* flag, int& B, int& T) {
@@ -140,8 +162,11 @@ void run_loss(const LossOptions& o) {
     Model<float> model = load_checkpoint(o.ckpt);
     model.quantize = !o.no_quant;
     int B = 0, T = 0;
-    std::vector<int64_t> raw = read_int_matrix(o.tokens, "--tokens", B, T);
-    std::vector<int32_t> tokens(raw.size());
+    std::vector<int64_t> raw;
+    std::vector<int32_t> tokens;
+    std::vector<uint8_t> mask;
+    if (is_shard_file(o.tokens)) read_shard_rows(o, model.cfg.max_seq_len, tokens, mask, B, T);
+    else raw = read_int_matrix(o.tokens, "--tokens", B, T), tokens.resize(raw.size());
     for (size_t i = 0; i < raw.size(); i++) {
         if (raw[i] < 0 || raw[i] >= model.cfg.vocab_size)
             fail("--tokens " + o.tokens + ": token id " + std::to_string(raw[i]) + " at row " + std::to_string(i / T) +
@@ -149,8 +174,12 @@ void run_loss(const LossOptions& o) {
                  std::to_string(model.cfg.vocab_size) + ")");
         tokens[i] = int32_t(raw[i]);
     }
-    std::vector<uint8_t> mask;
+    for (size_t i = 0; i < tokens.size(); i++)
+        if (tokens[i] < 0 || tokens[i] >= model.cfg.vocab_size)
+            fail("--tokens " + o.tokens + ": token id " + std::to_string(tokens[i]) + " is outside the vocabulary [0, " +
+                 std::to_string(model.cfg.vocab_size) + ")");
     if (!o.mask.empty()) {
+        mask.clear();
         int mb = 0, mt = 0;
         std::vector<int64_t> m = read_int_matrix(o.mask, "--mask", mb, mt);
         if (mb != B || mt != T)
@@ -199,8 +228,11 @@ void register_model_commands(CLI::App& app) {
         auto o = std::make_shared<LossOptions>();
         auto* c = app.add_subcommand("loss", "Mean next-token cross-entropy of a checkpoint on given tokens (and gradients)");
         c->add_option("--ckpt", o->ckpt, "Checkpoint directory")->required();
-        c->add_option("--tokens", o->tokens, "JSON array of equal-length arrays of token ids (one row per batch element)")
+        c->add_option("--tokens", o->tokens,
+                      "JSON array of equal-length arrays of token ids (one row per batch element), or a token shard")
             ->required();
+        c->add_option("--seq", o->seq, "With a shard: row length (default: the model's max_seq_len)");
+        c->add_option("--batch", o->batch, "With a shard: number of rows (default: as many as the shard fills)");
         c->add_option("--mask", o->mask, "JSON 0/1 array of the same shape; 1 = this token counts as a target");
         c->add_option("--grads", o->grads, "Write dL/dθ for every parameter to this fp32 .safetensors file");
         c->add_flag("--no-quant", o->no_quant, "Disable the BitLinear quantisers (plain fp32 linear layers)");

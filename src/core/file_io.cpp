@@ -21,6 +21,15 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
+std::string read_file_prefix(const std::string& path, size_t n) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) fail(path + ": cannot open for reading (" + std::strerror(errno) + ")");
+    std::string s(n, '\0');
+    f.read(s.data(), std::streamsize(n));
+    s.resize(size_t(f.gcount()));
+    return s;
+}
+
 void write_file_atomic(const std::string& path, std::span<const char> bytes) {
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

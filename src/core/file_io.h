@@ -8,6 +8,8 @@ namespace np {
 
 // Reads a whole file; throws np::Error naming the path if it cannot be opened or read.
 std::string read_file(const std::string& path);
+// The first n bytes (fewer if the file is shorter).
+std::string read_file_prefix(const std::string& path, size_t n);
 
 // Writes `bytes` to `path` atomically: a crash leaves either the old file or the new one, never half.
 void write_file_atomic(const std::string& path, std::span<const char> bytes);

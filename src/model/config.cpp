@@ -15,13 +15,16 @@ using json = nlohmann::json;
 struct StrictObject {
     const json& j;
     std::string where;
-    std::set<std::string> seen;
 
-    StrictObject(const json& obj, std::string w) : j(obj), where(std::move(w)) {
+    // Unknown keys are reported before missing ones: a misspelt key is the likelier mistake.
+    StrictObject(const json& obj, std::string w, std::initializer_list<const char*> known)
+        : j(obj), where(std::move(w)) {
         if (!j.is_object()) fail(where + ": expected a JSON object");
+        std::set<std::string> k(known.begin(), known.end());
+        for (auto it = j.begin(); it != j.end(); ++it)
+            if (!k.count(it.key())) fail(where + ": unknown field \"" + it.key() + "\"");
     }
     const json& field(const std::string& key) {
-        seen.insert(key);
         if (!j.contains(key)) fail(where + ": missing field \"" + key + "\"");
         return j.at(key);
     }
@@ -46,10 +49,6 @@ struct StrictObject {
         const json& v = field(key);
         if (!v.is_string()) fail(where + ": field \"" + key + "\" must be a string");
         return v.get<std::string>();
-    }
-    void finish() {
-        for (auto it = j.begin(); it != j.end(); ++it)
-            if (!seen.count(it.key())) fail(where + ": unknown field \"" + it.key() + "\"");
     }
 };
 
@@ -103,7 +102,8 @@ nlohmann::json ModelConfig::to_json() const {
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& where) {
     ModelConfig c;
-    StrictObject o(j, where);
+    StrictObject o(j, where, {"architecture", "vocab_size", "d_model", "n_layers", "layer_pattern", "tie_embeddings",
+                              "norm_eps", "max_seq_len", "ffn", "mamba", "mla"});
     c.architecture = o.get_string("architecture");
     c.vocab_size = o.get_int("vocab_size");
     c.d_model = o.get_int("d_model");
@@ -113,31 +113,28 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& w
     c.norm_eps = o.get_number("norm_eps");
     c.max_seq_len = o.get_int("max_seq_len");
     {
-        StrictObject f(o.field("ffn"), where + ": ffn");
+        StrictObject f(o.field("ffn"), where + ": ffn", {"act", "hidden"});
         c.ffn.act = f.get_string("act");
         c.ffn.hidden = f.get_int("hidden");
-        f.finish();
     }
     {
-        StrictObject m(o.field("mamba"), where + ": mamba");
+        StrictObject m(o.field("mamba"), where + ": mamba", {"expand", "head_dim", "d_state", "n_groups", "d_conv"});
         c.mamba.expand = m.get_int("expand");
         c.mamba.head_dim = m.get_int("head_dim");
         c.mamba.d_state = m.get_int("d_state");
         c.mamba.n_groups = m.get_int("n_groups");
         c.mamba.d_conv = m.get_int("d_conv");
-        m.finish();
     }
     {
-        StrictObject a(o.field("mla"), where + ": mla");
+        StrictObject a(o.field("mla"), where + ": mla",
+                       {"n_heads", "qk_nope_dim", "qk_rope_dim", "v_dim", "kv_rank", "rope_theta"});
         c.mla.n_heads = a.get_int("n_heads");
         c.mla.qk_nope_dim = a.get_int("qk_nope_dim");
         c.mla.qk_rope_dim = a.get_int("qk_rope_dim");
         c.mla.v_dim = a.get_int("v_dim");
         c.mla.kv_rank = a.get_int("kv_rank");
         c.mla.rope_theta = a.get_number("rope_theta");
-        a.finish();
     }
-    o.finish();
     c.mamba.d_model = c.mla.d_model = c.d_model;
     try {
         c.validate();
