@@ -26,8 +26,8 @@ namespace {
 struct TempDir {
     fs::path path;
     TempDir() {
-        path = fs::temp_directory_path() / ("np_test_data_" + std::to_string(::getpid()) + "_" +
-                                            std::to_string(counter()++));
+        path = fs::temp_directory_path() /
+               ("np_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
         fs::remove_all(path);
         fs::create_directories(path);
     }
@@ -39,7 +39,9 @@ struct TempDir {
     }
 };
 
-void write_text(const std::string& path, const std::string& s) { np::write_file_atomic(path, s); }
+void write_text(const std::string& path, const std::string& s) {
+    np::write_file_atomic(path, s);
+}
 
 template <class F>
 std::string error_of(F&& f) {
@@ -58,11 +60,13 @@ struct Decoded {
     std::vector<std::string> targets;
 };
 Decoded decode(const TokenizedDoc& d) {
-    static const char* names[] = {"<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"};
+    static const char* names[] = {"<|endoftext|>", "<|pad|>", "<|im_start|>",
+                                  "<|im_end|>",    "<think>", "</think>"};
     Decoded out;
     bool in_run = false;
     for (size_t i = 0; i < d.ids.size(); ++i) {
-        std::string piece = d.ids[i] < kNumSpecial ? names[d.ids[i]] : std::string(1, char(d.ids[i] - kNumSpecial));
+        std::string piece =
+            d.ids[i] < kNumSpecial ? names[d.ids[i]] : std::string(1, char(d.ids[i] - kNumSpecial));
         out.text += piece;
         if (d.mask[i]) {
             if (!in_run) out.targets.emplace_back();
@@ -96,7 +100,8 @@ TEST(DataShard, RoundTripWidthsAndMasks) {
                 EXPECT_EQ(r.width(), vocab <= 65536 ? 2u : 4u);
                 EXPECT_EQ(r.vocab_size(), vocab);
                 EXPECT_EQ(r.has_mask(), with_mask && n > 0);
-                EXPECT_EQ(fs::file_size(p), kShardHeaderBytes + n * r.width() + (r.has_mask() ? (n + 7) / 8 : 0));
+                EXPECT_EQ(fs::file_size(p),
+                          kShardHeaderBytes + n * r.width() + (r.has_mask() ? (n + 7) / 8 : 0));
                 std::vector<int32_t> back(n);
                 std::vector<uint8_t> mback(n);
                 if (n) r.read(0, back, mback);
@@ -143,12 +148,17 @@ TEST(DataShard, CorruptShardsGiveClearErrors) {
         ShardReader unverified(q, false);  // the same corrupt file opens when verification is off
         EXPECT_EQ(unverified.size(), ids.size());
     }
-    EXPECT_NE(error_of([&] { ShardReader r(dir / "missing.npts"); }).find("missing.npts"), std::string::npos);
-    EXPECT_NE(error_of([&] { write_shard(dir / "c.npts", std::vector<int32_t>{1, 300}, {}, 300); }).find("outside"),
+    EXPECT_NE(error_of([&] { ShardReader r(dir / "missing.npts"); }).find("missing.npts"),
               std::string::npos);
-    EXPECT_NE(error_of([&] { write_shard(dir / "c.npts", std::vector<int32_t>{1, 2}, std::vector<uint8_t>{1}, 300); })
-                  .find("mask"),
+    EXPECT_NE(error_of([&] {
+                  write_shard(dir / "c.npts", std::vector<int32_t>{1, 300}, {}, 300);
+              }).find("outside"),
               std::string::npos);
+    EXPECT_NE(
+        error_of([&] {
+            write_shard(dir / "c.npts", std::vector<int32_t>{1, 2}, std::vector<uint8_t>{1}, 300);
+        }).find("mask"),
+        std::string::npos);
     ShardReader r(p);
     std::vector<int32_t> out(3);
     EXPECT_NE(error_of([&] { r.read(3, out, {}); }).find("past the end"), std::string::npos);
@@ -181,13 +191,19 @@ TEST(DataChat, MessagesWithSystemThinkingAndDirectTurns) {
     ASSERT_EQ(x.targets.size(), 2u);
     EXPECT_EQ(x.targets[0], "<think>\n2 plus 2 is 4.\n</think>\n\n4<|im_end|>");
     EXPECT_EQ(x.targets[1], "<think>\n\n</think>\n\nPrego!<|im_end|>");
-    EXPECT_EQ(render_chat_text(record_to_document(json::parse(
-                  R"({"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]})")).messages),
-              "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nb<|im_end|>\n");
+    EXPECT_EQ(
+        render_chat_text(
+            record_to_document(
+                json::parse(
+                    R"({"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]})"))
+                .messages),
+        "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n<think>\n\n</"
+        "think>\n\nb<|im_end|>\n");
 }
 
 TEST(DataChat, ThinkingPrefilledStyleWithoutOpeningTag) {
-    Decoded x = decode(tok(R"({"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"r</think>a"}]})"));
+    Decoded x = decode(tok(
+        R"({"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"r</think>a"}]})"));
     ASSERT_EQ(x.targets.size(), 1u);
     EXPECT_EQ(x.targets[0], "<think>\nr\n</think>\n\na<|im_end|>");
 }
@@ -206,16 +222,19 @@ TEST(DataChat, InstructionFormats) {
 }
 
 TEST(DataChat, QuestionThinkingAnswerAndGsm8k) {
-    Decoded x = decode(tok(R"({"task":"addition","question": "1+2?", "thinking": "1 + 2 = 3.", "answer": "3"})"));
+    Decoded x = decode(
+        tok(R"({"task":"addition","question": "1+2?", "thinking": "1 + 2 = 3.", "answer": "3"})"));
     EXPECT_EQ(x.text,
               "<|endoftext|><|im_start|>user\n1+2?<|im_end|>\n"
               "<|im_start|>assistant\n<think>\n1 + 2 = 3.\n</think>\n\n3<|im_end|>\n");
     ASSERT_EQ(x.targets.size(), 1u);
     EXPECT_EQ(x.targets[0], "<think>\n1 + 2 = 3.\n</think>\n\n3<|im_end|>");
 
-    x = decode(tok(R"({"question": "Clips?", "answer": "She sold 48/2 = <<48/2=24>>24 in May.\nIn all 48+24 = <<48+24=72>>72.\n#### 72"})"));
+    x = decode(tok(
+        R"({"question": "Clips?", "answer": "She sold 48/2 = <<48/2=24>>24 in May.\nIn all 48+24 = <<48+24=72>>72.\n#### 72"})"));
     ASSERT_EQ(x.targets.size(), 1u);
-    EXPECT_EQ(x.targets[0], "<think>\nShe sold 48/2 = 24 in May.\nIn all 48+24 = 72.\n</think>\n\n72<|im_end|>");
+    EXPECT_EQ(x.targets[0],
+              "<think>\nShe sold 48/2 = 24 in May.\nIn all 48+24 = 72.\n</think>\n\n72<|im_end|>");
     x = decode(tok(R"({"question": "Capital of Italy?", "answer": "Rome"})"));
     EXPECT_EQ(x.targets[0], "<think>\n\n</think>\n\nRome<|im_end|>");
 }
@@ -225,18 +244,22 @@ TEST(DataChat, MaskBoundariesFallOnSpecialTokens) {
     TokenizedDoc d = tok(R"({"question": "q", "thinking": "t", "answer": "a"})");
     auto think = std::find(d.ids.begin(), d.ids.end(), kThink) - d.ids.begin();
     auto end = std::find(d.ids.begin() + think, d.ids.end(), kImEnd) - d.ids.begin();
-    for (size_t i = 0; i < d.ids.size(); ++i) EXPECT_EQ(d.mask[i], i >= size_t(think) && i <= size_t(end) ? 1 : 0) << i;
+    for (size_t i = 0; i < d.ids.size(); ++i)
+        EXPECT_EQ(d.mask[i], i >= size_t(think) && i <= size_t(end) ? 1 : 0) << i;
     EXPECT_EQ(d.ids.back(), kNumSpecial + '\n');
 }
 
 TEST(DataChat, MalformedRecordsAreRejected) {
     auto bad = [](const char* s) { return error_of([&] { record_to_document(json::parse(s)); }); };
-    EXPECT_NE(bad(R"({"messages": [{"role": "robot", "content": "x"}]})").find("robot"), std::string::npos);
-    EXPECT_NE(bad(R"({"messages": [{"role": "user"}]})").find("content"), std::string::npos);
-    EXPECT_NE(bad(R"({"messages": [{"role": "user", "content": "x"}]})").find("assistant"), std::string::npos);
-    EXPECT_NE(bad(R"({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "<think>x"}]})")
-                  .find("without </think>"),
+    EXPECT_NE(bad(R"({"messages": [{"role": "robot", "content": "x"}]})").find("robot"),
               std::string::npos);
+    EXPECT_NE(bad(R"({"messages": [{"role": "user"}]})").find("content"), std::string::npos);
+    EXPECT_NE(bad(R"({"messages": [{"role": "user", "content": "x"}]})").find("assistant"),
+              std::string::npos);
+    EXPECT_NE(
+        bad(R"({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "<think>x"}]})")
+            .find("without </think>"),
+        std::string::npos);
     EXPECT_NE(bad(R"({"instruction": "x"})").find("output"), std::string::npos);
     EXPECT_NE(bad(R"({"text": 5})").find("not a string"), std::string::npos);
     EXPECT_NE(bad(R"({"foo": 1})").find("unknown record shape"), std::string::npos);
@@ -333,10 +356,12 @@ TEST(DataPrepare, TextDocModesAndBadOptions) {
     o.text_docs = "file";
     EXPECT_EQ(prepare_data(o, ByteEncoder{}).documents[0], 1u);
     o.text_docs = "bogus";
-    EXPECT_NE(error_of([&] { prepare_data(o, ByteEncoder{}); }).find("--text-docs"), std::string::npos);
+    EXPECT_NE(error_of([&] { prepare_data(o, ByteEncoder{}); }).find("--text-docs"),
+              std::string::npos);
     o.text_docs = "blank";
     o.inputs = {dir / "nope.txt"};
-    EXPECT_NE(error_of([&] { prepare_data(o, ByteEncoder{}); }).find("nope.txt"), std::string::npos);
+    EXPECT_NE(error_of([&] { prepare_data(o, ByteEncoder{}); }).find("nope.txt"),
+              std::string::npos);
 }
 
 // ---- mixtures and sampler ----
@@ -355,7 +380,8 @@ void make_source(const std::string& dir, int32_t base, size_t n, size_t per_shar
         }
         char name[32];
         std::snprintf(name, sizeof name, "train_%05zu.npts", k);
-        write_shard(dir + "/" + name, ids, masked ? std::span<const uint8_t>(mask) : std::span<const uint8_t>(), 100000);
+        write_shard(dir + "/" + name, ids,
+                    masked ? std::span<const uint8_t>(mask) : std::span<const uint8_t>(), 100000);
     }
 }
 
@@ -416,7 +442,8 @@ TEST(DataSampler, DeterministicAndResumable) {
     c2.sources.pop_back();
     for (auto& p : c2.phases) p.weights.pop_back();
     MixtureSampler small(c2);
-    EXPECT_NE(error_of([&] { small.load_state(saved); }).find("different data sources"), std::string::npos);
+    EXPECT_NE(error_of([&] { small.load_state(saved); }).find("different data sources"),
+              std::string::npos);
 }
 
 TEST(DataSampler, MasksFollowTheShards) {
@@ -445,13 +472,16 @@ TEST(DataSampler, RanksPartitionTheSingleRankStream) {
             Draw mine = draw(ranks[size_t(r)], rows, len, step / 6.0);
             for (int i = 0; i < rows; ++i) {
                 size_t g = size_t(i * world + r);
-                std::vector<int32_t> want(all.ids.begin() + g * len, all.ids.begin() + (g + 1) * len);
-                std::vector<int32_t> got(mine.ids.begin() + i * len, mine.ids.begin() + (i + 1) * len);
+                std::vector<int32_t> want(all.ids.begin() + g * len,
+                                          all.ids.begin() + (g + 1) * len);
+                std::vector<int32_t> got(mine.ids.begin() + i * len,
+                                         mine.ids.begin() + (i + 1) * len);
                 EXPECT_EQ(got, want) << "step " << step << " rank " << r << " row " << i;
             }
         }
     }
-    for (int r = 0; r < world; ++r) EXPECT_EQ(ranks[size_t(r)].state().offset, single.state().offset);
+    for (int r = 0; r < world; ++r)
+        EXPECT_EQ(ranks[size_t(r)].state().offset, single.state().offset);
 }
 
 TEST(DataSampler, OneEpochCoversEveryTokenOnceAcrossRanks) {
@@ -505,7 +535,8 @@ TEST(DataSampler, PhasesAndWeights) {
             for (int src : d.src) count[size_t(src)]++;
         }
         const auto& w = c.phases[size_t(c.phase_at(progress))].weights;
-        for (int k = 0; k < 3; ++k) EXPECT_NEAR(count[size_t(k)] / double(n), w[size_t(k)], 0.03) << progress << " " << k;
+        for (int k = 0; k < 3; ++k)
+            EXPECT_NEAR(count[size_t(k)] / double(n), w[size_t(k)], 0.03) << progress << " " << k;
     }
 }
 
@@ -530,10 +561,12 @@ TEST(DataSampler, ConfigJsonOptionalSourcesAndErrors) {
         write_text(dir / "bad.json", text);
         return error_of([&] { DataConfig::load(dir / "bad.json"); });
     };
-    EXPECT_NE(bad(R"({"sources": [{"name": "a", "path": "x"}], "phases": [{"fraction": 0.5, "weights": {"a": 1}}]})")
-                  .find("sum to"),
-              std::string::npos);
-    EXPECT_NE(bad(R"({"sources": [{"name": "a", "path": "x"}], "phases": [{"weights": {"b": 1}}]})").find("unknown source"),
+    EXPECT_NE(
+        bad(R"({"sources": [{"name": "a", "path": "x"}], "phases": [{"fraction": 0.5, "weights": {"a": 1}}]})")
+            .find("sum to"),
+        std::string::npos);
+    EXPECT_NE(bad(R"({"sources": [{"name": "a", "path": "x"}], "phases": [{"weights": {"b": 1}}]})")
+                  .find("unknown source"),
               std::string::npos);
     EXPECT_NE(bad(R"({"phases": []})").find("sources"), std::string::npos);
     EXPECT_NE(bad("{").find("bad.json"), std::string::npos);

@@ -17,7 +17,8 @@ namespace {
 std::vector<long long> ints(const std::string& s) {
     std::vector<long long> v;
     std::regex re("\\d+");
-    for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it) v.push_back(std::stoll(it->str()));
+    for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it)
+        v.push_back(std::stoll(it->str()));
     return v;
 }
 
@@ -95,7 +96,9 @@ std::string solve(const GymRecord& r) {
     if (r.task == "addition" || r.task == "subtraction" || r.task == "multiplication") {
         auto n = ints(q);
         EXPECT_EQ(n.size(), 2u) << q;
-        long long v = r.task == "addition" ? n[0] + n[1] : r.task == "subtraction" ? n[0] - n[1] : n[0] * n[1];
+        long long v = r.task == "addition"      ? n[0] + n[1]
+                      : r.task == "subtraction" ? n[0] - n[1]
+                                                : n[0] * n[1];
         return std::to_string(v);
     }
     if (r.task == "expression") {
@@ -126,7 +129,8 @@ std::string solve(const GymRecord& r) {
     if (r.task == "word_money") {
         long long money = ints(q)[0], spent = 0;
         std::regex item(it ? "(\\d+) [a-z]+ a (\\d+) euro" : "(\\d+) [a-z-]+ at \\$(\\d+) each");
-        for (auto m = std::sregex_iterator(q.begin(), q.end(), item); m != std::sregex_iterator(); ++m)
+        for (auto m = std::sregex_iterator(q.begin(), q.end(), item); m != std::sregex_iterator();
+             ++m)
             spent += std::stoll((*m)[1]) * std::stoll((*m)[2]);
         return std::to_string(money - spent);
     }
@@ -135,8 +139,11 @@ std::string solve(const GymRecord& r) {
         EXPECT_TRUE(std::regex_search(q, m, std::regex("(\\d+):(\\d\\d)")));
         long long t = std::stoll(m[1]) * 60 + std::stoll(m[2]);
         std::regex h("(\\d+) (hours?|ore|ora)\\b"), mi("(\\d+) (minutes?|minuti|minuto)\\b");
-        for (auto x = std::sregex_iterator(q.begin(), q.end(), h); x != std::sregex_iterator(); ++x) t += 60 * std::stoll((*x)[1]);
-        for (auto x = std::sregex_iterator(q.begin(), q.end(), mi); x != std::sregex_iterator(); ++x) t += std::stoll((*x)[1]);
+        for (auto x = std::sregex_iterator(q.begin(), q.end(), h); x != std::sregex_iterator(); ++x)
+            t += 60 * std::stoll((*x)[1]);
+        for (auto x = std::sregex_iterator(q.begin(), q.end(), mi); x != std::sregex_iterator();
+             ++x)
+            t += std::stoll((*x)[1]);
         return hhmm(t);
     }
     if (r.task == "word_age") {
@@ -144,13 +151,20 @@ std::string solve(const GymRecord& r) {
         for (const std::string& s : sentences(q)) {
             auto n = ints(s);
             auto has = [&](const char* w) { return s.find(w) != std::string::npos; };
-            if (age < 0) age = n.at(0);
-            else if (has("older than") || has("anni più di")) age += n.at(0);
-            else if (has("younger than") || has("anni meno di")) age -= n.at(0);
-            else if (has("twice") || has("doppio")) age *= 2;
-            else if (has("three times") || has("triplo")) age *= 3;
-            else if (has("four times") || has("quadruplo")) age *= 4;
-            else if (!n.empty()) age += n[0];  // "in N years" / "tra N anni"
+            if (age < 0)
+                age = n.at(0);
+            else if (has("older than") || has("anni più di"))
+                age += n.at(0);
+            else if (has("younger than") || has("anni meno di"))
+                age -= n.at(0);
+            else if (has("twice") || has("doppio"))
+                age *= 2;
+            else if (has("three times") || has("triplo"))
+                age *= 3;
+            else if (has("four times") || has("quadruplo"))
+                age *= 4;
+            else if (!n.empty())
+                age += n[0];  // "in N years" / "tra N anni"
         }
         return std::to_string(age);
     }
@@ -159,7 +173,8 @@ std::string solve(const GymRecord& r) {
         long long per = first.at(1), total = first.at(0) * per;
         for (const std::string& s : sentences(q)) {
             auto n = ints(s);
-            if (s.find("sells") != std::string::npos || s.find("vende") != std::string::npos) total -= n.at(0);
+            if (s.find("sells") != std::string::npos || s.find("vende") != std::string::npos)
+                total -= n.at(0);
             if (s.find("receives") != std::string::npos || s.find("riceve") != std::string::npos ||
                 s.find("Riceve") != std::string::npos)
                 total += n.at(0) * per;
@@ -180,13 +195,18 @@ TEST(GymGenerate, AnswersMatchIndependentSolutions) {
                 for (uint64_t seed = 0; seed < 12; ++seed) {
                     GymRecord r = gym_generate(task, lang, d, seed);
                     ASSERT_EQ(r.task, task);
-                    EXPECT_EQ(r.answer, solve(r)) << task << " " << lang << " d" << d << " seed " << seed << "\n"
-                                                  << r.question << "\n"
-                                                  << r.thinking;
+                    EXPECT_EQ(r.answer, solve(r))
+                        << task << " " << lang << " d" << d << " seed " << seed << "\n"
+                        << r.question << "\n"
+                        << r.thinking;
                     EXPECT_FALSE(r.thinking.empty());
                     // The reasoning ends with the answer (the last step states it).
-                    EXPECT_NE(r.thinking.substr(r.thinking.rfind('\n') + 1).find(r.answer), std::string::npos) << r.thinking;
-                    EXPECT_TRUE(gym_score(r.to_json(), "<think>\n" + r.thinking + "\n</think>\n\n" + r.answer).correct);
+                    EXPECT_NE(r.thinking.substr(r.thinking.rfind('\n') + 1).find(r.answer),
+                              std::string::npos)
+                        << r.thinking;
+                    EXPECT_TRUE(gym_score(r.to_json(),
+                                          "<think>\n" + r.thinking + "\n</think>\n\n" + r.answer)
+                                    .correct);
                     ++checked;
                 }
             }
@@ -200,11 +220,13 @@ TEST(GymGenerate, CarriesAndBorrowsAreWrittenOut) {
     auto n = ints(a.question);
     // One line per column of the longer operand.
     size_t cols = std::to_string(std::max(n[0], n[1])).size();
-    EXPECT_EQ(size_t(std::count(a.thinking.begin(), a.thinking.end(), '\n')), cols + 1 + (a.answer.size() > cols ? 1 : 0));
+    EXPECT_EQ(size_t(std::count(a.thinking.begin(), a.thinking.end(), '\n')),
+              cols + 1 + (a.answer.size() > cols ? 1 : 0));
     EXPECT_NE(a.thinking.find("carry"), std::string::npos);
     bool saw_borrow = false;
     for (uint64_t s = 0; s < 20 && !saw_borrow; ++s)
-        saw_borrow = gym_generate("subtraction", "it", 3, s).thinking.find("prestito 1:") != std::string::npos;
+        saw_borrow = gym_generate("subtraction", "it", 3, s).thinking.find("prestito 1:") !=
+                     std::string::npos;
     EXPECT_TRUE(saw_borrow);
     GymRecord m = gym_generate("multiplication", "en", 4, 3);
     EXPECT_NE(m.thinking.find("partial products"), std::string::npos);
@@ -224,7 +246,9 @@ TEST(GymGenerate, DifficultyControlsDigitsAndSteps) {
         auto sorted = ints(after(gym_generate("sort", "en", d, 1).question, ": "));
         EXPECT_EQ(sorted.size(), size_t(d + 2));
         std::string e = gym_generate("expression", "en", d, 2).question;
-        EXPECT_EQ(size_t(std::count_if(e.begin(), e.end(), [](char c) { return c == '+' || c == '-' || c == '*'; })), size_t(d + 1));
+        EXPECT_EQ(size_t(std::count_if(e.begin(), e.end(),
+                                       [](char c) { return c == '+' || c == '-' || c == '*'; })),
+                  size_t(d + 1));
     }
 }
 
@@ -276,16 +300,20 @@ TEST(GymScore, NumbersCommasAndDots) {
 TEST(GymScore, JudgesRecords) {
     json add = {{"task", "addition"}, {"lang", "en"}, {"answer", "1234"}};
     EXPECT_TRUE(gym_score(add, "<think>\n1000 + 234\n</think>\n\nThe sum is 1,234.").correct);
-    EXPECT_TRUE(gym_score(add, "<think>x</think>I first thought 12 but it is 1234").correct);  // last number
+    EXPECT_TRUE(gym_score(add, "<think>x</think>I first thought 12 but it is 1234")
+                    .correct);  // last number
     EXPECT_FALSE(gym_score(add, "<think>x</think>1234 or maybe 1235").correct);
     EXPECT_FALSE(gym_score(add, "<think>the answer is 1234").correct);  // unterminated thinking
-    EXPECT_EQ(gym_score(add, "<think>the answer is 1234").reason, "unterminated <think> block: no answer");
-    EXPECT_FALSE(gym_score(add, "<think>1234</think>no idea").correct);  // numbers in thinking don't count
+    EXPECT_EQ(gym_score(add, "<think>the answer is 1234").reason,
+              "unterminated <think> block: no answer");
+    EXPECT_FALSE(
+        gym_score(add, "<think>1234</think>no idea").correct);  // numbers in thinking don't count
     EXPECT_TRUE(gym_score(add, "1234").correct);
 
     json it = {{"task", "word_money"}, {"lang", "it"}, {"answer", "1234"}};
     EXPECT_TRUE(gym_score(it, "</think>Restano 1.234 euro.").correct);
-    EXPECT_FALSE(gym_score(it, "</think>Restano 1,234 euro.").correct);  // 1,234 is 1.234 in Italian
+    EXPECT_FALSE(
+        gym_score(it, "</think>Restano 1,234 euro.").correct);  // 1,234 is 1.234 in Italian
 
     json sort = {{"task", "sort"}, {"lang", "it"}, {"answer", "3, 12, 45"}};
     EXPECT_TRUE(gym_score(sort, "</think>Ordine: 3, 12, 45.").correct);

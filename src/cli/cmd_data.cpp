@@ -1,9 +1,9 @@
 // nanoprime data prepare | data config | data sample | data inspect, and nanoprime gym [score].
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -27,10 +27,13 @@ struct TokenizerEncoder final : data::TextEncoder {
     bool chat = false;
     explicit TokenizerEncoder(const std::string& path) : tok(Tokenizer::load(path)) {
         if (tok.special_id("<|endoftext|>") != std::optional<int32_t>(data::kEndOfText))
-            fail(path + ": the tokenizer has no <|endoftext|> at id 0, which documents need as separator");
+            fail(path +
+                 ": the tokenizer has no <|endoftext|> at id 0, which documents need as separator");
         chat = true;
         for (int32_t i = 0; i < data::kNumSpecial; ++i)
-            if (i != data::kPad) chat &= tok.special_id(Tokenizer::kSpecialTokens[size_t(i)]) == std::optional<int32_t>(i);
+            if (i != data::kPad)
+                chat &= tok.special_id(Tokenizer::kSpecialTokens[size_t(i)]) ==
+                        std::optional<int32_t>(i);
     }
     std::vector<int32_t> encode(std::string_view text) const override { return tok.encode(text); }
     int32_t vocab_size() const override { return tok.vocab_size(); }
@@ -72,16 +75,24 @@ std::vector<nlohmann::json> read_jsonl(const std::string& path) {
 }
 
 void register_prepare(CLI::App& data) {
-    auto* cmd = data.add_subcommand("prepare", "Tokenize text / JSONL / chat files into train and val token shards");
+    auto* cmd = data.add_subcommand(
+        "prepare", "Tokenize text / JSONL / chat files into train and val token shards");
     auto opt = std::make_shared<data::PrepareOptions>();
     auto tok = std::make_shared<std::string>();
     auto quiet = std::make_shared<bool>(false);
-    cmd->add_option("--input", opt->inputs, "Input files (.txt plain text, .jsonl/.json records)")->required()->expected(1, -1);
+    cmd->add_option("--input", opt->inputs, "Input files (.txt plain text, .jsonl/.json records)")
+        ->required()
+        ->expected(1, -1);
     cmd->add_option("--format", opt->format, "auto | text | jsonl | chat")->capture_default_str();
-    cmd->add_option("--text-docs", opt->text_docs, "Plain-text documents: blank (blank-line separated) | line | file")->capture_default_str();
-    cmd->add_option("--tokenizer", *tok, "tokenizer.json (or a directory), or \"bytes\" for the byte-level encoder")->required();
+    cmd->add_option("--text-docs", opt->text_docs,
+                    "Plain-text documents: blank (blank-line separated) | line | file")
+        ->capture_default_str();
+    cmd->add_option("--tokenizer", *tok,
+                    "tokenizer.json (or a directory), or \"bytes\" for the byte-level encoder")
+        ->required();
     cmd->add_option("--out", opt->out_dir, "Output directory")->required();
-    cmd->add_option("--val-fraction", opt->val_fraction, "Fraction of documents for validation")->capture_default_str();
+    cmd->add_option("--val-fraction", opt->val_fraction, "Fraction of documents for validation")
+        ->capture_default_str();
     cmd->add_option("--seed", opt->seed, "Seed of the train/val split")->capture_default_str();
     cmd->add_option("--shard-tokens", opt->shard_tokens, "Tokens per shard")->capture_default_str();
     cmd->add_flag("--quiet", *quiet, "No progress bar");
@@ -91,33 +102,54 @@ void register_prepare(CLI::App& data) {
         opt->progress = !*quiet;
         data::PrepareSummary s = data::prepare_data(*opt, *enc);
         uint64_t total = s.tokens[0] + s.tokens[1];
-        std::printf("documents: %llu train, %llu val (%llu chat)\n", (unsigned long long)s.documents[0],
-                    (unsigned long long)s.documents[1], (unsigned long long)s.chat_documents);
-        std::printf("tokens:    %llu train, %llu val; loss tokens %llu train, %llu val\n", (unsigned long long)s.tokens[0],
-                    (unsigned long long)s.tokens[1], (unsigned long long)s.loss_tokens[0], (unsigned long long)s.loss_tokens[1]);
-        std::printf("words:     %llu  tokens/word %.3f  bytes/token %.3f\n", (unsigned long long)s.words,
-                    s.words ? double(total) / double(s.words) : 0.0, total ? double(s.bytes) / double(total) : 0.0);
+        std::printf("documents: %llu train, %llu val (%llu chat)\n",
+                    (unsigned long long)s.documents[0], (unsigned long long)s.documents[1],
+                    (unsigned long long)s.chat_documents);
+        std::printf("tokens:    %llu train, %llu val; loss tokens %llu train, %llu val\n",
+                    (unsigned long long)s.tokens[0], (unsigned long long)s.tokens[1],
+                    (unsigned long long)s.loss_tokens[0], (unsigned long long)s.loss_tokens[1]);
+        std::printf("words:     %llu  tokens/word %.3f  bytes/token %.3f\n",
+                    (unsigned long long)s.words, s.words ? double(total) / double(s.words) : 0.0,
+                    total ? double(s.bytes) / double(total) : 0.0);
         std::printf("malformed lines skipped: %llu\n", (unsigned long long)s.malformed);
-        std::printf("shards: %zu in %s (summary.json written), %.2f s\n", s.shards.size(), opt->out_dir.c_str(), s.seconds);
+        if (opt->val_fraction > 0 && s.documents[1] == 0)
+            std::fprintf(stderr,
+                         "warning: no document landed in the validation split (raise "
+                         "--val-fraction or add data)\n");
+        std::printf("shards: %zu in %s (summary.json written), %.2f s\n", s.shards.size(),
+                    opt->out_dir.c_str(), s.seconds);
     });
 }
 
 void register_config(CLI::App& data) {
-    auto* cmd = data.add_subcommand("config", "Write the seed's default mixture config (knowledge 90% / alignment 10%)");
+    auto* cmd = data.add_subcommand(
+        "config", "Write the seed's default mixture config (knowledge 90% / alignment 10%)");
     auto en = std::make_shared<std::string>("en"), it = std::make_shared<std::string>("it"),
-         instr = std::make_shared<std::string>("instructions"), out = std::make_shared<std::string>();
+         instr = std::make_shared<std::string>("instructions"),
+         out = std::make_shared<std::string>();
     cmd->add_option("--en", *en, "English text shard directory")->capture_default_str();
     cmd->add_option("--it", *it, "Italian text shard directory")->capture_default_str();
-    cmd->add_option("--instructions", *instr, "Instruction / gym shard directory")->capture_default_str();
+    cmd->add_option("--instructions", *instr, "Instruction / gym shard directory")
+        ->capture_default_str();
     cmd->add_option("--out", *out, "Config file to write")->required();
     cmd->callback([=] {
-        write_file_atomic(*out, data::DataConfig::seed_default(*en, *it, *instr).to_json().dump(2) + "\n");
+        // The config resolves relative paths against its own directory.
+        auto rel = [&](const std::string& p) {
+            return std::filesystem::proximate(std::filesystem::absolute(p),
+                                              std::filesystem::absolute(*out).parent_path())
+                .string();
+        };
+        write_file_atomic(
+            *out,
+            data::DataConfig::seed_default(rel(*en), rel(*it), rel(*instr)).to_json().dump(2) +
+                "\n");
         std::printf("wrote %s\n", out->c_str());
     });
 }
 
 void register_sample(CLI::App& data) {
-    auto* cmd = data.add_subcommand("sample", "Draw batches from a mixture (checks configs; shows the sampler at work)");
+    auto* cmd = data.add_subcommand(
+        "sample", "Draw batches from a mixture (checks configs; shows the sampler at work)");
     struct Opts {
         std::string config, state_in, state_out, tokenizer;
         int rows = 4, len = 64, batches = 1, rank = 0, world = 1;
@@ -129,12 +161,14 @@ void register_sample(CLI::App& data) {
     cmd->add_option("--rows", o->rows, "Rows per batch on this rank")->capture_default_str();
     cmd->add_option("--len", o->len, "Tokens per row")->capture_default_str();
     cmd->add_option("--batches", o->batches, "Number of batches")->capture_default_str();
-    cmd->add_option("--progress", o->progress, "Fraction of training done (picks the phase)")->capture_default_str();
+    cmd->add_option("--progress", o->progress, "Fraction of training done (picks the phase)")
+        ->capture_default_str();
     cmd->add_option("--rank", o->rank, "Data-parallel rank")->capture_default_str();
     cmd->add_option("--world", o->world, "Data-parallel world size")->capture_default_str();
     cmd->add_option("--state-in", o->state_in, "Resume from a saved sampler state JSON");
     cmd->add_option("--state-out", o->state_out, "Save the sampler state JSON afterwards");
-    cmd->add_option("--tokenizer", o->tokenizer, "Decode the first row of each batch with this tokenizer");
+    cmd->add_option("--tokenizer", o->tokenizer,
+                    "Decode the first row of each batch with this tokenizer");
     cmd->add_flag("--ids", o->ids, "Print every row's ids");
     cmd->callback([o] {
         data::MixtureSampler s(data::DataConfig::load(o->config), o->rank, o->world);
@@ -150,23 +184,29 @@ void register_sample(CLI::App& data) {
             uint64_t h = data::fnv1a64(ids.data(), ids.size() * 4);
             uint64_t loss = 0;
             for (uint8_t m : mask) loss += m;
-            std::printf("batch %d phase %s hash %016llx loss_tokens %llu sources", b, s.config().phases[size_t(phase)].name.c_str(),
-                        (unsigned long long)h, (unsigned long long)loss);
+            std::printf("batch %d phase %s hash %016llx loss_tokens %llu sources", b,
+                        s.config().phases[size_t(phase)].name.c_str(), (unsigned long long)h,
+                        (unsigned long long)loss);
             for (int r : src) std::printf(" %s", s.config().sources[size_t(r)].name.c_str());
             std::printf("\n");
             if (o->ids)
                 for (int r = 0; r < o->rows; ++r) {
-                    for (int j = 0; j < o->len; ++j) std::printf(j ? " %d" : "%d", ids[size_t(r * o->len + j)]);
+                    for (int j = 0; j < o->len; ++j)
+                        std::printf(j ? " %d" : "%d", ids[size_t(r * o->len + j)]);
                     std::printf("\n");
                 }
-            if (tok) std::printf("%s\n", tok->decode(std::span<const int32_t>(ids.data(), size_t(o->len))).c_str());
+            if (tok)
+                std::printf(
+                    "%s\n",
+                    tok->decode(std::span<const int32_t>(ids.data(), size_t(o->len))).c_str());
         }
         if (!o->state_out.empty()) write_file_atomic(o->state_out, s.state_json().dump(2) + "\n");
     });
 }
 
 void register_inspect(CLI::App& data) {
-    auto* cmd = data.add_subcommand("inspect", "Validate a token shard and show its header and first tokens");
+    auto* cmd = data.add_subcommand("inspect",
+                                    "Validate a token shard and show its header and first tokens");
     auto path = std::make_shared<std::string>();
     auto tok = std::make_shared<std::string>();
     auto n = std::make_shared<uint64_t>(32);
@@ -177,21 +217,27 @@ void register_inspect(CLI::App& data) {
         data::ShardReader r(*path);
         uint64_t loss = 0;
         for (uint64_t i = 0; i < r.size(); ++i) loss += r.mask(i);
-        std::printf("%s: ok, %llu tokens, width %u, vocab %u, mask %s, %llu loss tokens\n", path->c_str(), (unsigned long long)r.size(),
-                    r.width(), r.vocab_size(), r.has_mask() ? "yes" : "no (all count)", (unsigned long long)loss);
+        std::printf("%s: ok, %llu tokens, width %u, vocab %u, mask %s, %llu loss tokens\n",
+                    path->c_str(), (unsigned long long)r.size(), r.width(), r.vocab_size(),
+                    r.has_mask() ? "yes" : "no (all count)", (unsigned long long)loss);
         std::unique_ptr<Tokenizer> t;
         if (!tok->empty()) t = std::make_unique<Tokenizer>(Tokenizer::load(*tok));
         for (uint64_t i = 0; i < std::min(*n, r.size()); ++i) {
             int32_t id = r.token(i);
             std::printf("%6llu %6d %d", (unsigned long long)i, id, r.mask(i));
-            if (t) std::printf("  %s", nlohmann::json(t->id_to_bytes(id)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+            if (t)
+                std::printf("  %s",
+                            nlohmann::json(t->id_to_bytes(id))
+                                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                                .c_str());
             std::printf("\n");
         }
     });
 }
 
 void register_gym(CLI::App& app) {
-    auto* gym = app.add_subcommand("gym", "Generate verifiable reasoning problems (JSONL), or score outputs (gym score)");
+    auto* gym = app.add_subcommand(
+        "gym", "Generate verifiable reasoning problems (JSONL), or score outputs (gym score)");
     struct Opts {
         std::string task = "all", lang = "en", out;
         int n = 100, difficulty = 1;
@@ -208,41 +254,63 @@ void register_gym(CLI::App& app) {
     gym->add_option("--out", o->out, "Output JSONL file (- for stdout)");
     gym->require_subcommand(0, 1);
 
-    auto* score = gym->add_subcommand("score", "Score model outputs against gym or {question, answer} records");
-    auto data_path = std::make_shared<std::string>(), outputs = std::make_shared<std::string>(), report = std::make_shared<std::string>();
-    score->add_option("--data", *data_path, "Records JSONL (gym records or {question, answer})")->required();
-    score->add_option("--outputs", *outputs,
-                      "Model outputs JSONL, line i for record i: a JSON string or {\"output\": ...}")->required();
+    auto* score = gym->add_subcommand(
+        "score", "Score model outputs against gym or {question, answer} records");
+    auto data_path = std::make_shared<std::string>(), outputs = std::make_shared<std::string>(),
+         report = std::make_shared<std::string>();
+    score->add_option("--data", *data_path, "Records JSONL (gym records or {question, answer})")
+        ->required();
+    score
+        ->add_option("--outputs", *outputs,
+                     "Model outputs JSONL, line i for record i: a JSON string or {\"output\": ...}")
+        ->required();
     score->add_option("--report", *report, "Write per-record results and totals as JSON");
     score->callback([=] {
         auto recs = read_jsonl(*data_path);
         auto outs = read_jsonl(*outputs);
         if (outs.size() != recs.size())
-            fail(*outputs + ": " + std::to_string(outs.size()) + " outputs for " + std::to_string(recs.size()) + " records in " + *data_path);
+            fail(*outputs + ": " + std::to_string(outs.size()) + " outputs for " +
+                 std::to_string(recs.size()) + " records in " + *data_path);
         std::map<std::string, std::pair<int, int>> by_task;
         nlohmann::json rows = nlohmann::json::array();
         int correct = 0;
         for (size_t i = 0; i < recs.size(); ++i) {
             const auto& o = outs[i];
-            std::string text = o.is_string() ? o.get<std::string>() : o.is_object() && o.contains("output") ? o["output"].get<std::string>() : "";
+            std::string text = o.is_string() ? o.get<std::string>()
+                               : o.is_object() && o.contains("output")
+                                   ? o["output"].get<std::string>()
+                                   : "";
             if (!o.is_string() && !(o.is_object() && o.contains("output")))
-                fail(*outputs + ":" + std::to_string(i + 1) + ": expected a JSON string or {\"output\": ...}");
+                fail(*outputs + ":" + std::to_string(i + 1) +
+                     ": expected a JSON string or {\"output\": ...}");
             auto r = data::gym_score(recs[i], text);
             std::string task = recs[i].value("task", "all");
             by_task[task].first += r.correct;
             by_task[task].second += 1;
             correct += r.correct;
-            rows.push_back({{"index", i}, {"task", task}, {"correct", r.correct}, {"expected", r.expected}, {"extracted", r.extracted}, {"reason", r.reason}});
+            rows.push_back({{"index", i},
+                            {"task", task},
+                            {"correct", r.correct},
+                            {"expected", r.expected},
+                            {"extracted", r.extracted},
+                            {"reason", r.reason}});
         }
         nlohmann::json totals = nlohmann::json::object();
         for (const auto& [t, c] : by_task) {
-            std::printf("%-16s %5d / %5d  %6.2f%%\n", t.c_str(), c.first, c.second, 100.0 * c.first / c.second);
+            std::printf("%-16s %5d / %5d  %6.2f%%\n", t.c_str(), c.first, c.second,
+                        100.0 * c.first / c.second);
             totals[t] = {{"correct", c.first}, {"total", c.second}};
         }
         double acc = recs.empty() ? 0.0 : double(correct) / double(recs.size());
         std::printf("%-16s %5d / %5zu  %6.2f%%\n", "overall", correct, recs.size(), 100.0 * acc);
         if (!report->empty())
-            write_file_atomic(*report, nlohmann::json{{"accuracy", acc}, {"correct", correct}, {"total", recs.size()}, {"by_task", totals}, {"records", rows}}.dump(1) + "\n");
+            write_file_atomic(*report, nlohmann::json{{"accuracy", acc},
+                                                      {"correct", correct},
+                                                      {"total", recs.size()},
+                                                      {"by_task", totals},
+                                                      {"records", rows}}
+                                               .dump(1) +
+                                           "\n");
     });
 
     gym->callback([gym, o] {

@@ -8,7 +8,9 @@ namespace np::data {
 
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -71,11 +73,13 @@ void split_thinking(std::string_view content, std::string& reasoning, std::strin
     size_t body = 0;
     if (open != std::string_view::npos) {
         if (open > close) fail("assistant content has </think> before <think>");
-        if (!trim(content.substr(0, open)).empty()) fail("assistant content has text before <think>");
+        if (!trim(content.substr(0, open)).empty())
+            fail("assistant content has text before <think>");
         body = open + kThinkOpen.size();
     }
     std::string_view rest = content.substr(close + kThinkClose.size());
-    if (rest.find(kThinkOpen) != std::string_view::npos || rest.find(kThinkClose) != std::string_view::npos ||
+    if (rest.find(kThinkOpen) != std::string_view::npos ||
+        rest.find(kThinkClose) != std::string_view::npos ||
         content.substr(body, close - body).find(kThinkOpen) != std::string_view::npos)
         fail("assistant content has more than one think block");
     reasoning = std::string(trim(content.substr(body, close - body)));
@@ -108,7 +112,9 @@ TokenizedDoc tokenize_document(const Document& doc, const TextEncoder& enc) {
         return std::move(b.out);
     }
     if (!enc.has_chat_specials())
-        fail("the tokenizer lacks <|im_start|> <|im_end|> <think> </think> at ids 2..5, which chat data needs");
+        fail(
+            "the tokenizer lacks <|im_start|> <|im_end|> <think> </think> at ids 2..5, which chat "
+            "data needs");
     b.special(kEndOfText, 0);
     for (const Message& m : doc.messages) {
         check_role(m.role);
@@ -212,7 +218,8 @@ Document record_to_document(const nlohmann::json& r) {
                 reasoning.clear();
             }
         }
-        if (reasoning.find(kThinkOpen) != std::string::npos || reasoning.find(kThinkClose) != std::string::npos)
+        if (reasoning.find(kThinkOpen) != std::string::npos ||
+            reasoning.find(kThinkClose) != std::string::npos)
             fail("field \"thinking\" contains a think tag");
         d.messages.push_back({"assistant", "<think>" + reasoning + "</think>" + final_answer});
         return d;

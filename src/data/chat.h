@@ -1,11 +1,10 @@
 // Chat rendering (ChatML with thinking, DESIGN §3) and the input record formats of `data prepare`.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "data/encoder.h"
 

@@ -23,18 +23,24 @@ struct Rng {
     int64_t range(int64_t lo, int64_t hi) { return lo + int64_t(next() % uint64_t(hi - lo + 1)); }
     bool chance(double p) { return double(next() >> 11) * 0x1.0p-53 < p; }
     template <class T>
-    const T& pick(const std::vector<T>& v) { return v[size_t(next() % v.size())]; }
+    const T& pick(const std::vector<T>& v) {
+        return v[size_t(next() % v.size())];
+    }
 };
 
 using S = std::string;
-S str(int64_t v) { return std::to_string(v); }
+S str(int64_t v) {
+    return std::to_string(v);
+}
 
 int64_t pow10(int d) {
     int64_t p = 1;
     for (int i = 0; i < d; ++i) p *= 10;
     return p;
 }
-int64_t with_digits(Rng& r, int d) { return d <= 1 ? r.range(0, 9) : r.range(pow10(d - 1), pow10(d) - 1); }
+int64_t with_digits(Rng& r, int d) {
+    return d <= 1 ? r.range(0, 9) : r.range(pow10(d - 1), pow10(d) - 1);
+}
 
 struct Ctx {
     Rng& r;
@@ -66,17 +72,21 @@ GymRecord addition(Ctx c) {
     GymRecord g;
     g.question = c.L("What is ", "Quanto fa ") + str(a) + " + " + str(b) + "?";
     S t = c.L("Add column by column from the right, carrying 1 when a column reaches 10.\n",
-              "Sommo colonna per colonna partendo da destra, con il riporto quando una colonna arriva a 10.\n");
+              "Sommo colonna per colonna partendo da destra, con il riporto quando una colonna "
+              "arriva a 10.\n");
     auto da = digits_lsb(a), db = digits_lsb(b);
     int carry = 0;
     for (size_t i = 0; i < std::max(da.size(), db.size()); ++i) {
         int x = i < da.size() ? da[i] : 0, y = i < db.size() ? db[i] : 0, s = x + y + carry;
         t += column_name(c.it, i) + ": " + str(x) + " + " + str(y);
         if (carry) t += c.L(" + 1 (carry)", " + 1 (riporto)");
-        t += " = " + str(s) + c.L(". Write ", ". Scrivo ") + str(s % 10) + c.L(", carry ", ", riporto ") + str(s / 10) + ".\n";
+        t += " = " + str(s) + c.L(". Write ", ". Scrivo ") + str(s % 10) +
+             c.L(", carry ", ", riporto ") + str(s / 10) + ".\n";
         carry = s / 10;
     }
-    if (carry) t += c.L("The last carry 1 becomes the leading digit.\n", "L'ultimo riporto 1 diventa la prima cifra.\n");
+    if (carry)
+        t += c.L("The last carry 1 becomes the leading digit.\n",
+                 "L'ultimo riporto 1 diventa la prima cifra.\n");
     t += c.L("Result: ", "Risultato: ") + str(a + b) + ".";
     g.thinking = t;
     g.answer = str(a + b);
@@ -89,8 +99,11 @@ GymRecord subtraction(Ctx c) {
     if (a < b) std::swap(a, b);
     GymRecord g;
     g.question = c.L("What is ", "Quanto fa ") + str(a) + " - " + str(b) + "?";
-    S t = c.L("Subtract column by column from the right, borrowing 1 from the next column when the top digit is too small.\n",
-              "Sottraggo colonna per colonna partendo da destra, prendendo in prestito 1 dalla colonna successiva quando la cifra sopra è troppo piccola.\n");
+    S t =
+        c.L("Subtract column by column from the right, borrowing 1 from the next column when the "
+            "top digit is too small.\n",
+            "Sottraggo colonna per colonna partendo da destra, prendendo in prestito 1 dalla "
+            "colonna successiva quando la cifra sopra è troppo piccola.\n");
     auto da = digits_lsb(a), db = digits_lsb(b);
     int borrow = 0;
     for (size_t i = 0; i < da.size(); ++i) {
@@ -99,7 +112,8 @@ GymRecord subtraction(Ctx c) {
         int top = x - borrow;
         if (borrow) t += str(x) + c.L(" - 1 (borrowed) = ", " - 1 (prestito) = ") + str(top) + "; ";
         if (top < y) {
-            t += str(top) + " < " + str(y) + c.L(", borrow 1: ", ", prendo in prestito 1: ") + str(top + 10) + " - " + str(y) + " = " + str(top + 10 - y) + ".\n";
+            t += str(top) + " < " + str(y) + c.L(", borrow 1: ", ", prendo in prestito 1: ") +
+                 str(top + 10) + " - " + str(y) + " = " + str(top + 10 - y) + ".\n";
             borrow = 1;
         } else {
             t += str(top) + " - " + str(y) + " = " + str(top - y) + ".\n";
@@ -118,8 +132,9 @@ GymRecord multiplication(Ctx c) {
     if (b < 2) b = c.r.range(2, 9);
     GymRecord g;
     g.question = c.L("What is ", "Quanto fa ") + str(a) + " * " + str(b) + "?";
-    S t = c.L("Long multiplication: multiply ", "Moltiplicazione in colonna: moltiplico ") + str(a) +
-          c.L(" by each digit of ", " per ogni cifra di ") + str(b) + c.L(", starting from the right.\n", ", partendo da destra.\n");
+    S t = c.L("Long multiplication: multiply ", "Moltiplicazione in colonna: moltiplico ") +
+          str(a) + c.L(" by each digit of ", " per ogni cifra di ") + str(b) +
+          c.L(", starting from the right.\n", ", partendo da destra.\n");
     auto da = digits_lsb(a), db = digits_lsb(b);
     std::vector<int64_t> partials;
     for (size_t j = 0; j < db.size(); ++j) {
@@ -130,7 +145,8 @@ GymRecord multiplication(Ctx c) {
             int p = da[i] * y + carry;
             t += str(da[i]) + "*" + str(y) + (carry ? "+" + str(carry) : S()) + "=" + str(p);
             if (i + 1 < da.size()) {
-                t += c.L(" write ", " scrivo ") + str(p % 10) + c.L(" carry ", " riporto ") + str(p / 10) + "; ";
+                t += c.L(" write ", " scrivo ") + str(p % 10) + c.L(" carry ", " riporto ") +
+                     str(p / 10) + "; ";
                 carry = p / 10;
             } else {
                 t += ".\n";
@@ -138,7 +154,10 @@ GymRecord multiplication(Ctx c) {
         }
         int64_t part = a * y;
         t += str(a) + " * " + str(y) + " = " + str(part);
-        if (j > 0) t += c.L(", shifted ", ", spostato di ") + str(int64_t(j)) + c.L(j == 1 ? " place: " : " places: ", j == 1 ? " posto: " : " posti: ") + str(part * pow10(int(j)));
+        if (j > 0)
+            t += c.L(", shifted ", ", spostato di ") + str(int64_t(j)) +
+                 c.L(j == 1 ? " place: " : " places: ", j == 1 ? " posto: " : " posti: ") +
+                 str(part * pow10(int(j)));
         t += ".\n";
         partials.push_back(part * pow10(int(j)));
     }
@@ -162,7 +181,9 @@ struct Node {
     int64_t v = 0;
     std::unique_ptr<Node> l, r;
 };
-int prec(const Node& n) { return n.op == 0 ? 3 : n.op == '*' ? 2 : 1; }
+int prec(const Node& n) {
+    return n.op == 0 ? 3 : n.op == '*' ? 2 : 1;
+}
 int64_t eval(const Node& n) {
     if (!n.op) return n.v;
     int64_t a = eval(*n.l), b = eval(*n.r);
@@ -213,8 +234,11 @@ GymRecord expression(Ctx c) {
     GymRecord g;
     S e = render(*root);
     g.question = c.L("Compute ", "Calcola ") + e + ".";
-    S t = c.L("Parentheses first, then multiplication, then addition and subtraction from left to right.\n",
-              "Prima le parentesi, poi le moltiplicazioni, poi addizioni e sottrazioni da sinistra a destra.\n");
+    S t =
+        c.L("Parentheses first, then multiplication, then addition and subtraction from left to "
+            "right.\n",
+            "Prima le parentesi, poi le moltiplicazioni, poi addizioni e sottrazioni da sinistra a "
+            "destra.\n");
     int64_t value = eval(*root);
     S step;
     while (reduce_one(*root, step)) {
@@ -243,19 +267,27 @@ GymRecord compare(Ctx c) {
     }
     if (c.r.chance(0.5)) std::swap(a, b);
     GymRecord g;
-    g.question = c.L("Which number is larger: ", "Quale numero è più grande: ") + str(a) + c.L(" or ", " o ") + str(b) + "?";
+    g.question = c.L("Which number is larger: ", "Quale numero è più grande: ") + str(a) +
+                 c.L(" or ", " o ") + str(b) + "?";
     S sa = str(a), sb = str(b), t;
     int64_t big = std::max(a, b);
     if (sa.size() != sb.size()) {
         const S& longer = sa.size() > sb.size() ? sa : sb;
         const S& shorter = sa.size() > sb.size() ? sb : sa;
-        t = longer + c.L(" has ", " ha ") + str(int64_t(longer.size())) + c.L(" digits and ", " cifre e ") + shorter +
-            c.L(" has ", " ne ha ") + str(int64_t(shorter.size())) + c.L(", so ", ", quindi ") + longer + c.L(" is larger.", " è più grande.");
+        t = longer + c.L(" has ", " ha ") + str(int64_t(longer.size())) +
+            c.L(" digits and ", " cifre e ") + shorter + c.L(" has ", " ne ha ") +
+            str(int64_t(shorter.size())) + c.L(", so ", ", quindi ") + longer +
+            c.L(" is larger.", " è più grande.");
     } else {
         t = c.L("Both have ", "Entrambi hanno ") + str(int64_t(sa.size())) +
-            c.L(" digits, so I compare digit by digit from the left.\n", " cifre, quindi confronto le cifre da sinistra.\n");
+            c.L(" digits, so I compare digit by digit from the left.\n",
+                " cifre, quindi confronto le cifre da sinistra.\n");
         for (size_t i = 0; i < sa.size(); ++i) {
-            t += c.L("Digit ", "Cifra ") + str(int64_t(i + 1)) + ": " + sa[i] + (sa[i] == sb[i] ? " = " : sa[i] > sb[i] ? " > " : " < ") + sb[i];
+            t += c.L("Digit ", "Cifra ") + str(int64_t(i + 1)) + ": " + sa[i] +
+                 (sa[i] == sb[i]  ? " = "
+                  : sa[i] > sb[i] ? " > "
+                                  : " < ") +
+                 sb[i];
             if (sa[i] != sb[i]) {
                 t += c.L(", so ", ", quindi ") + str(big) + c.L(" is larger.", " è più grande.");
                 break;
@@ -283,17 +315,22 @@ GymRecord sort_task(Ctx c) {
     }
     bool asc = c.r.chance(0.5);
     GymRecord g;
-    g.question = (asc ? c.L("Sort these numbers from smallest to largest: ", "Ordina questi numeri dal più piccolo al più grande: ")
-                      : c.L("Sort these numbers from largest to smallest: ", "Ordina questi numeri dal più grande al più piccolo: ")) + join(v) + ".";
+    g.question = (asc ? c.L("Sort these numbers from smallest to largest: ",
+                            "Ordina questi numeri dal più piccolo al più grande: ")
+                      : c.L("Sort these numbers from largest to smallest: ",
+                            "Ordina questi numeri dal più grande al più piccolo: ")) +
+                 join(v) + ".";
     S t;
     std::vector<int64_t> rest = v, out;
     while (!rest.empty()) {
-        auto it = asc ? std::min_element(rest.begin(), rest.end()) : std::max_element(rest.begin(), rest.end());
+        auto it = asc ? std::min_element(rest.begin(), rest.end())
+                      : std::max_element(rest.begin(), rest.end());
         if (rest.size() == 1) {
             t += c.L("The last one left is ", "L'ultimo rimasto è ") + str(*it) + ".\n";
         } else {
-            t += (asc ? c.L("The smallest of ", "Il più piccolo tra ") : c.L("The largest of ", "Il più grande tra ")) + join(rest) +
-                 c.L(" is ", " è ") + str(*it) + ".\n";
+            t += (asc ? c.L("The smallest of ", "Il più piccolo tra ")
+                      : c.L("The largest of ", "Il più grande tra ")) +
+                 join(rest) + c.L(" is ", " è ") + str(*it) + ".\n";
         }
         out.push_back(*it);
         rest.erase(it);
@@ -305,14 +342,18 @@ GymRecord sort_task(Ctx c) {
 }
 
 const std::vector<S>& words(bool it) {
-    static const std::vector<S> en = {"strawberry", "banana", "mississippi", "elephant", "letter", "committee", "balloon", "bookkeeper",
-                                      "apple", "window", "garden", "pepper", "coffee", "giraffe", "mountain", "assessment", "butterfly",
-                                      "river", "success", "address", "yellow", "teacher", "necessary", "keyboard", "parallel",
-                                      "tomorrow", "umbrella", "programming", "sheep", "accommodation"};
-    static const std::vector<S> itw = {"fragola", "banana", "cappello", "mozzarella", "ragazzo", "pappagallo", "settembre", "caramella",
-                                       "ombrello", "bicicletta", "farfalla", "cioccolato", "montagna", "finestra", "giardino", "gelato",
-                                       "pomodoro", "spaghetti", "tartaruga", "coccodrillo", "matematica", "scuola", "lavagna",
-                                       "zucchero", "biblioteca", "carrozza", "anatra", "telefono", "mattina", "sassofono"};
+    static const std::vector<S> en = {
+        "strawberry", "banana",     "mississippi", "elephant",    "letter",    "committee",
+        "balloon",    "bookkeeper", "apple",       "window",      "garden",    "pepper",
+        "coffee",     "giraffe",    "mountain",    "assessment",  "butterfly", "river",
+        "success",    "address",    "yellow",      "teacher",     "necessary", "keyboard",
+        "parallel",   "tomorrow",   "umbrella",    "programming", "sheep",     "accommodation"};
+    static const std::vector<S> itw = {
+        "fragola",    "banana",      "cappello",   "mozzarella", "ragazzo",  "pappagallo",
+        "settembre",  "caramella",   "ombrello",   "bicicletta", "farfalla", "cioccolato",
+        "montagna",   "finestra",    "giardino",   "gelato",     "pomodoro", "spaghetti",
+        "tartaruga",  "coccodrillo", "matematica", "scuola",     "lavagna",  "zucchero",
+        "biblioteca", "carrozza",    "anatra",     "telefono",   "mattina",  "sassofono"};
     return it ? itw : en;
 }
 
@@ -327,7 +368,8 @@ GymRecord letters(Ctx c) {
     }
     S all;
     for (const S& w : ws) all += w;
-    char letter = c.r.chance(0.85) ? all[size_t(c.r.next() % all.size())] : char('a' + c.r.range(0, 25));
+    char letter =
+        c.r.chance(0.85) ? all[size_t(c.r.next() % all.size())] : char('a' + c.r.range(0, 25));
     S phrase;
     for (size_t i = 0; i < ws.size(); ++i) phrase += (i ? " " : "") + ws[i];
     GymRecord g;
@@ -345,8 +387,13 @@ GymRecord letters(Ctx c) {
             if (w[i] == letter) pos += (k++ ? ", " : "") + str(int64_t(i + 1));
         }
         t += spelled + ": ";
-        if (k == 0) t += c.L("no ", "nessuna ") + letter + ".\n";
-        else t += letter + (k == 1 ? c.L(" at position ", " nella posizione ") : c.L(" at positions ", " nelle posizioni ")) + pos + " -> " + str(k) + ".\n";
+        if (k == 0)
+            t += c.L("no ", "nessuna ") + letter + ".\n";
+        else
+            t += letter +
+                 (k == 1 ? c.L(" at position ", " nella posizione ")
+                         : c.L(" at positions ", " nelle posizioni ")) +
+                 pos + " -> " + str(k) + ".\n";
         counts.push_back(k);
         total += k;
     }
@@ -367,10 +414,12 @@ struct Name {
     bool female;
 };
 const std::vector<Name>& names(bool it) {
-    static const std::vector<Name> en = {{"Anna", true}, {"Tom", false}, {"Sara", true}, {"James", false}, {"Emma", true},
-                                         {"Leo", false}, {"Mia", true}, {"Jack", false}, {"Lucy", true}, {"Ben", false}};
-    static const std::vector<Name> itn = {{"Giulia", true}, {"Marco", false}, {"Sofia", true}, {"Luca", false}, {"Chiara", true},
-                                          {"Paolo", false}, {"Elena", true}, {"Matteo", false}, {"Anna", true}, {"Giorgio", false}};
+    static const std::vector<Name> en = {
+        {"Anna", true}, {"Tom", false}, {"Sara", true},  {"James", false}, {"Emma", true},
+        {"Leo", false}, {"Mia", true},  {"Jack", false}, {"Lucy", true},   {"Ben", false}};
+    static const std::vector<Name> itn = {
+        {"Giulia", true}, {"Marco", false}, {"Sofia", true},   {"Luca", false}, {"Chiara", true},
+        {"Paolo", false}, {"Elena", true},  {"Matteo", false}, {"Anna", true},  {"Giorgio", false}};
     return it ? itn : en;
 }
 
@@ -380,13 +429,14 @@ struct Item {
 };
 
 GymRecord word_money(Ctx c) {
-    static const std::vector<Item> items = {{"notebook", "notebooks", "quaderno", "quaderni", false},
-                                            {"pen", "pens", "penna", "penne", true},
-                                            {"book", "books", "libro", "libri", false},
-                                            {"sandwich", "sandwiches", "panino", "panini", false},
-                                            {"ticket", "tickets", "biglietto", "biglietti", false},
-                                            {"apple", "apples", "mela", "mele", true},
-                                            {"t-shirt", "t-shirts", "maglietta", "magliette", true}};
+    static const std::vector<Item> items = {
+        {"notebook", "notebooks", "quaderno", "quaderni", false},
+        {"pen", "pens", "penna", "penne", true},
+        {"book", "books", "libro", "libri", false},
+        {"sandwich", "sandwiches", "panino", "panini", false},
+        {"ticket", "tickets", "biglietto", "biglietti", false},
+        {"apple", "apples", "mela", "mele", true},
+        {"t-shirt", "t-shirts", "maglietta", "magliette", true}};
     int kinds = std::min(c.d, 4);
     const Name& who = c.r.pick(names(c.it));
     std::vector<size_t> chosen;
@@ -406,29 +456,35 @@ GymRecord word_money(Ctx c) {
     S buys;
     for (int i = 0; i < kinds; ++i) {
         const Item& it = items[chosen[size_t(i)]];
-        S part = c.it ? str(qty[size_t(i)]) + " " + it.it_many + " a " + str(price[size_t(i)]) + unit_it + (it.it_female ? " l'una" : " l'uno")
-                      : str(qty[size_t(i)]) + " " + it.en_many + " at " + cur_en + str(price[size_t(i)]) + " each";
+        S part = c.it ? str(qty[size_t(i)]) + " " + it.it_many + " a " + str(price[size_t(i)]) +
+                            unit_it + (it.it_female ? " l'una" : " l'uno")
+                      : str(qty[size_t(i)]) + " " + it.en_many + " at " + cur_en +
+                            str(price[size_t(i)]) + " each";
         buys += (i == 0 ? "" : i + 1 == kinds ? c.L(" and ", " e ") : ", ") + part;
     }
     GymRecord g;
-    g.question = c.it ? who.name + " ha " + str(has) + " euro. Compra " + buys + ". Quanti euro " + (who.female ? "le" : "gli") + " restano?"
-                      : who.name + " has $" + str(has) + ". " + (who.female ? "She" : "He") + " buys " + buys +
-                            ". How much money does " + (who.female ? "she" : "he") + " have left?";
+    g.question = c.it ? who.name + " ha " + str(has) + " euro. Compra " + buys + ". Quanti euro " +
+                            (who.female ? "le" : "gli") + " restano?"
+                      : who.name + " has $" + str(has) + ". " + (who.female ? "She" : "He") +
+                            " buys " + buys + ". How much money does " +
+                            (who.female ? "she" : "he") + " have left?";
     S t;
     std::vector<int64_t> costs;
     for (int i = 0; i < kinds; ++i) {
         const Item& it = items[chosen[size_t(i)]];
         int64_t cost = qty[size_t(i)] * price[size_t(i)];
         costs.push_back(cost);
-        t += str(qty[size_t(i)]) + " " + (c.it ? it.it_many + " costano " : it.en_many + " cost ") + str(qty[size_t(i)]) + " * " +
-             str(price[size_t(i)]) + " = " + str(cost) + (c.it ? " euro.\n" : " dollars.\n");
+        t += str(qty[size_t(i)]) + " " + (c.it ? it.it_many + " costano " : it.en_many + " cost ") +
+             str(qty[size_t(i)]) + " * " + str(price[size_t(i)]) + " = " + str(cost) +
+             (c.it ? " euro.\n" : " dollars.\n");
     }
     if (kinds > 1) {
         t += c.L("Total spent: ", "Spesa totale: ");
         for (size_t i = 0; i < costs.size(); ++i) t += (i ? " + " : "") + str(costs[i]);
         t += " = " + str(spent) + c.L(" dollars.\n", " euro.\n");
     }
-    t += c.L("Money left: ", "Restano: ") + str(has) + " - " + str(spent) + " = " + str(has - spent) + c.L(" dollars.", " euro.");
+    t += c.L("Money left: ", "Restano: ") + str(has) + " - " + str(spent) + " = " +
+         str(has - spent) + c.L(" dollars.", " euro.");
     g.thinking = t;
     g.answer = str(has - spent);
     return g;
@@ -443,7 +499,8 @@ S duration(bool it, int64_t h, int64_t m) {
     S s;
     if (h) s += str(h) + (it ? (h == 1 ? " ora" : " ore") : (h == 1 ? " hour" : " hours"));
     if (h && m) s += it ? " e " : " and ";
-    if (m || !h) s += str(m) + (it ? (m == 1 ? " minuto" : " minuti") : (m == 1 ? " minute" : " minutes"));
+    if (m || !h)
+        s += str(m) + (it ? (m == 1 ? " minuto" : " minuti") : (m == 1 ? " minute" : " minutes"));
     return s;
 }
 
@@ -453,11 +510,14 @@ GymRecord word_time(Ctx c) {
     std::vector<std::pair<int64_t, int64_t>> dur;
     for (int i = 0; i < legs; ++i) dur.push_back({c.r.range(0, 1 + c.d), c.r.range(1, 59)});
     GymRecord g;
-    S q = c.L("A train leaves at ", "Un treno parte alle ") + clock(start) + c.L(". The first part of the journey takes ", ". La prima parte del viaggio dura ") +
+    S q = c.L("A train leaves at ", "Un treno parte alle ") + clock(start) +
+          c.L(". The first part of the journey takes ", ". La prima parte del viaggio dura ") +
           duration(c.it, dur[0].first, dur[0].second) + ".";
     for (int i = 1; i < legs; ++i)
-        q += c.L(" Then it travels for ", " Poi viaggia ancora per ") + duration(c.it, dur[size_t(i)].first, dur[size_t(i)].second) + c.L(" more.", ".");
-    q += c.L(" At what time does it arrive? Answer as h:mm.", " A che ora arriva? Rispondi nel formato h:mm.");
+        q += c.L(" Then it travels for ", " Poi viaggia ancora per ") +
+             duration(c.it, dur[size_t(i)].first, dur[size_t(i)].second) + c.L(" more.", ".");
+    q += c.L(" At what time does it arrive? Answer as h:mm.",
+             " A che ora arriva? Rispondi nel formato h:mm.");
     g.question = q;
     S t;
     int64_t now = start;
@@ -468,8 +528,10 @@ GymRecord word_time(Ctx c) {
             now += h * 60;
         }
         int64_t mm = now % 60 + m;
-        t += clock(now) + " + " + duration(c.it, 0, m) + ": " + str(now % 60) + " + " + str(m) + " = " + str(mm) + c.L(" minutes", " minuti");
-        if (mm >= 60) t += " = " + c.L("1 hour and ", "1 ora e ") + str(mm - 60) + c.L(" minutes", " minuti");
+        t += clock(now) + " + " + duration(c.it, 0, m) + ": " + str(now % 60) + " + " + str(m) +
+             " = " + str(mm) + c.L(" minutes", " minuti");
+        if (mm >= 60)
+            t += " = " + c.L("1 hour and ", "1 ora e ") + str(mm - 60) + c.L(" minutes", " minuti");
         now += m;
         t += c.L(", so ", ", quindi ") + clock(now) + ".\n";
     }
@@ -502,18 +564,26 @@ GymRecord word_age(Ctx c) {
         if (kind == 0) {
             int64_t k = c.r.range(2, 30);
             next = age + k;
-            q += " " + a + c.L(" is ", " ha ") + str(k) + c.L(" years older than ", " anni più di ") + b + ".";
+            q += " " + a + c.L(" is ", " ha ") + str(k) +
+                 c.L(" years older than ", " anni più di ") + b + ".";
             t += a + ": " + str(age) + " + " + str(k) + " = " + str(next) + ".\n";
         } else if (kind == 1) {
             int64_t k = c.r.range(1, std::min<int64_t>(age - 1, 30));
             next = age - k;
-            q += " " + a + c.L(" is ", " ha ") + str(k) + c.L(" years younger than ", " anni meno di ") + b + ".";
+            q += " " + a + c.L(" is ", " ha ") + str(k) +
+                 c.L(" years younger than ", " anni meno di ") + b + ".";
             t += a + ": " + str(age) + " - " + str(k) + " = " + str(next) + ".\n";
         } else {
             int64_t k = c.r.range(2, std::max<int64_t>(2, std::min<int64_t>(4, 90 / age)));
             next = age * k;
-            q += " " + a + c.L(k == 2 ? " is twice as old as " : k == 3 ? " is three times as old as " : " is four times as old as ",
-                               k == 2 ? " ha il doppio degli anni di " : k == 3 ? " ha il triplo degli anni di " : " ha il quadruplo degli anni di ") + b + ".";
+            q += " " + a +
+                 c.L(k == 2   ? " is twice as old as "
+                     : k == 3 ? " is three times as old as "
+                              : " is four times as old as ",
+                     k == 2   ? " ha il doppio degli anni di "
+                     : k == 3 ? " ha il triplo degli anni di "
+                              : " ha il quadruplo degli anni di ") +
+                 b + ".";
             t += a + ": " + str(k) + " * " + str(age) + " = " + str(next) + ".\n";
         }
         age = next;
@@ -521,8 +591,10 @@ GymRecord word_age(Ctx c) {
     int64_t later = c.d >= 2 ? c.r.range(1, 10) : 0;
     const S& last = people.back().name;
     if (later) {
-        q += c.L(" How old will ", " Quanti anni avrà ") + last + c.L(" be in ", " tra ") + str(later) + c.L(" years?", " anni?");
-        t += c.L("In ", "Tra ") + str(later) + c.L(" years: ", " anni: ") + str(age) + " + " + str(later) + " = " + str(age + later) + ".";
+        q += c.L(" How old will ", " Quanti anni avrà ") + last + c.L(" be in ", " tra ") +
+             str(later) + c.L(" years?", " anni?");
+        t += c.L("In ", "Tra ") + str(later) + c.L(" years: ", " anni: ") + str(age) + " + " +
+             str(later) + " = " + str(age + later) + ".";
         age += later;
     } else {
         q += c.L(" How old is ", " Quanti anni ha ") + last + "?";
@@ -542,29 +614,42 @@ GymRecord word_quantity(Ctx c) {
                                              {"crate", "bottles", "cassa", "bottiglie", true},
                                              {"pack", "pencils", "confezione", "matite", true}};
     static const std::vector<S> cont_en_many = {"boxes", "cartons", "shelves", "crates", "packs"};
-    static const std::vector<S> cont_it_many = {"scatole", "cartoni", "scaffali", "casse", "confezioni"};
+    static const std::vector<S> cont_it_many = {"scatole", "cartoni", "scaffali", "casse",
+                                                "confezioni"};
     size_t k = size_t(c.r.next() % things.size());
     const Item& th = things[k];
     int64_t per = c.r.range(4, 6 + 4 * c.d), n = c.r.range(2, 3 + 2 * c.d);
     int64_t total = per * n;
-    S q = c.it ? "Un magazzino ha " + str(n) + " " + cont_it_many[k] + " con " + str(per) + " " + th.it_many + (th.it_female ? " ciascuna." : " ciascuno.")
-               : "A store has " + str(n) + " " + cont_en_many[k] + " with " + str(per) + " " + th.en_many + " in each.";
-    S t = str(n) + " * " + str(per) + " = " + str(total) + " " + c.L(th.en_many, th.it_many) + ".\n";
+    S q = c.it ? "Un magazzino ha " + str(n) + " " + cont_it_many[k] + " con " + str(per) + " " +
+                     th.it_many + (th.it_female ? " ciascuna." : " ciascuno.")
+               : "A store has " + str(n) + " " + cont_en_many[k] + " with " + str(per) + " " +
+                     th.en_many + " in each.";
+    S t =
+        str(n) + " * " + str(per) + " = " + str(total) + " " + c.L(th.en_many, th.it_many) + ".\n";
     for (int s = 1; s < std::min(c.d, 5) + 1; ++s) {
         if (total > 0 && (s == 1 || c.r.chance(0.5))) {
             int64_t sold = c.r.range(1, total);
-            q += (s == 1 ? c.L(" It sells ", " Ne vende ") : c.L(" Then it sells ", " Poi ne vende ")) + str(sold) + (c.it ? "." : " " + th.en_many + ".");
-            t += c.L("After selling ", "Dopo averne vendute ") + str(sold) + ": " + str(total) + " - " + str(sold) + " = " + str(total - sold) + ".\n";
+            q += (s == 1 ? c.L(" It sells ", " Ne vende ")
+                         : c.L(" Then it sells ", " Poi ne vende ")) +
+                 str(sold) + (c.it ? "." : " " + th.en_many + ".");
+            t += c.L("After selling ", "Dopo averne vendute ") + str(sold) + ": " + str(total) +
+                 " - " + str(sold) + " = " + str(total - sold) + ".\n";
             total -= sold;
         } else {
             int64_t more = c.r.range(1, 4);
-            q += (s == 1 ? c.L(" It receives ", " Riceve altre ") : c.L(" Then it receives ", " Poi riceve altre ")) + str(more) + " " + c.L(more == 1 ? th.en_one : cont_en_many[k], more == 1 ? th.it_one : cont_it_many[k]) +
+            q += (s == 1 ? c.L(" It receives ", " Riceve altre ")
+                         : c.L(" Then it receives ", " Poi riceve altre ")) +
+                 str(more) + " " +
+                 c.L(more == 1 ? th.en_one : cont_en_many[k],
+                     more == 1 ? th.it_one : cont_it_many[k]) +
                  c.L(more == 1 ? " more." : " more.", ".");
-            t += str(more) + " * " + str(per) + " = " + str(more * per) + "; " + str(total) + " + " + str(more * per) + " = " + str(total + more * per) + ".\n";
+            t += str(more) + " * " + str(per) + " = " + str(more * per) + "; " + str(total) +
+                 " + " + str(more * per) + " = " + str(total + more * per) + ".\n";
             total += more * per;
         }
     }
-    q += c.it ? S(" Quante ") + (th.it_female ? "" : "") + th.it_many + " ha adesso?" : " How many " + th.en_many + " does it have now?";
+    q += c.it ? S(" Quante ") + (th.it_female ? "" : "") + th.it_many + " ha adesso?"
+              : " How many " + th.en_many + " does it have now?";
     if (c.it && !th.it_female) q.replace(q.rfind(" Quante "), 8, " Quanti ");
     if (c.it && !th.it_female) {
         for (size_t p; (p = t.find("vendute")) != S::npos;) t.replace(p, 7, "venduti");
@@ -579,10 +664,17 @@ GymRecord word_quantity(Ctx c) {
 
 using Gen = GymRecord (*)(Ctx);
 const std::vector<std::pair<S, Gen>>& generators() {
-    static const std::vector<std::pair<S, Gen>> g = {
-        {"addition", addition}, {"subtraction", subtraction}, {"multiplication", multiplication}, {"expression", expression},
-        {"compare", compare},   {"sort", sort_task},          {"letters", letters},               {"word_money", word_money},
-        {"word_time", word_time}, {"word_age", word_age},     {"word_quantity", word_quantity}};
+    static const std::vector<std::pair<S, Gen>> g = {{"addition", addition},
+                                                     {"subtraction", subtraction},
+                                                     {"multiplication", multiplication},
+                                                     {"expression", expression},
+                                                     {"compare", compare},
+                                                     {"sort", sort_task},
+                                                     {"letters", letters},
+                                                     {"word_money", word_money},
+                                                     {"word_time", word_time},
+                                                     {"word_age", word_age},
+                                                     {"word_quantity", word_quantity}};
     return g;
 }
 
@@ -592,7 +684,9 @@ uint64_t fnv(std::string_view s) {
     return h;
 }
 
-bool is_space(char ch) { return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r'; }
+bool is_space(char ch) {
+    return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
+}
 
 std::string normalise_text(std::string_view s) {
     std::string out;
@@ -603,7 +697,9 @@ std::string normalise_text(std::string_view s) {
             out += char(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
         }
     }
-    auto strip = [](char ch) { return ch == ' ' || ch == '.' || ch == '"' || ch == '\'' || ch == '*' || ch == '`'; };
+    auto strip = [](char ch) {
+        return ch == ' ' || ch == '.' || ch == '"' || ch == '\'' || ch == '*' || ch == '`';
+    };
     while (!out.empty() && strip(out.back())) out.pop_back();
     size_t b = 0;
     while (b < out.size() && strip(out[b])) ++b;
@@ -615,7 +711,9 @@ bool last_time(std::string_view s, int& h, int& m) {
     auto digit = [&](size_t i) { return i < s.size() && isdigit((unsigned char)s[i]); };
     bool found = false;
     for (size_t i = 1; i < s.size(); ++i) {
-        if ((s[i] != ':' && s[i] != '.') || !digit(i - 1) || !digit(i + 1) || !digit(i + 2) || digit(i + 3)) continue;
+        if ((s[i] != ':' && s[i] != '.') || !digit(i - 1) || !digit(i + 1) || !digit(i + 2) ||
+            digit(i + 3))
+            continue;
         size_t b = i;
         while (b > 0 && digit(b - 1)) --b;
         if (i - b > 2) continue;
@@ -627,7 +725,8 @@ bool last_time(std::string_view s, int& h, int& m) {
 }
 
 double interpret(std::string_view tok, std::string_view lang) {
-    size_t n_comma = std::count(tok.begin(), tok.end(), ','), n_dot = std::count(tok.begin(), tok.end(), '.');
+    size_t n_comma = std::count(tok.begin(), tok.end(), ','),
+           n_dot = std::count(tok.begin(), tok.end(), '.');
     char decimal = 0;
     if (n_comma && n_dot) {
         decimal = tok[tok.find_last_of(",.")];
@@ -639,8 +738,10 @@ double interpret(std::string_view tok, std::string_view lang) {
     }
     std::string clean;
     for (char ch : tok) {
-        if (ch == decimal) clean += '.';
-        else if (ch != ',' && ch != '.') clean += ch;
+        if (ch == decimal)
+            clean += '.';
+        else if (ch != ',' && ch != '.')
+            clean += ch;
     }
     return std::strtod(clean.c_str(), nullptr);
 }
@@ -664,7 +765,8 @@ AnswerKind kind_of(const std::string& task, const std::string& expected, std::st
 }  // namespace
 
 nlohmann::json GymRecord::to_json() const {
-    return {{"task", task}, {"lang", lang}, {"difficulty", difficulty}, {"question", question}, {"thinking", thinking}, {"answer", answer}};
+    return {{"task", task},         {"lang", lang},         {"difficulty", difficulty},
+            {"question", question}, {"thinking", thinking}, {"answer", answer}};
 }
 
 GymRecord GymRecord::from_json(const nlohmann::json& j) {
@@ -687,9 +789,11 @@ const std::vector<std::string>& gym_tasks() {
     return names;
 }
 
-GymRecord gym_generate(const std::string& task, const std::string& lang, int difficulty, uint64_t seed) {
+GymRecord gym_generate(const std::string& task, const std::string& lang, int difficulty,
+                       uint64_t seed) {
     if (lang != "en" && lang != "it") fail("gym: --lang must be en or it, got \"" + lang + "\"");
-    if (difficulty < 1 || difficulty > 12) fail("gym: --difficulty must be in 1..12, got " + std::to_string(difficulty));
+    if (difficulty < 1 || difficulty > 12)
+        fail("gym: --difficulty must be in 1..12, got " + std::to_string(difficulty));
     for (const auto& [name, gen] : generators()) {
         if (name != task) continue;
         Rng r{seed * 0x9e3779b97f4a7c15ull + fnv(task) + (lang == "it" ? 0x17 : 0)};
@@ -705,14 +809,17 @@ GymRecord gym_generate(const std::string& task, const std::string& lang, int dif
     fail("gym: unknown task \"" + task + "\" (tasks:" + all + ", or all)");
 }
 
-std::vector<GymRecord> gym_generate_many(const std::string& task, const std::string& lang, int difficulty, uint64_t seed, size_t n) {
-    if (lang != "en" && lang != "it" && lang != "both") fail("gym: --lang must be en, it or both, got \"" + lang + "\"");
+std::vector<GymRecord> gym_generate_many(const std::string& task, const std::string& lang,
+                                         int difficulty, uint64_t seed, size_t n) {
+    if (lang != "en" && lang != "it" && lang != "both")
+        fail("gym: --lang must be en, it or both, got \"" + lang + "\"");
     std::vector<GymRecord> out;
     out.reserve(n);
     const auto& tasks = gym_tasks();
     for (size_t i = 0; i < n; ++i) {
         const std::string& t = task == "all" ? tasks[i % tasks.size()] : task;
-        std::string l = lang == "both" ? (((task == "all" ? i / tasks.size() : i) % 2) ? "it" : "en") : lang;
+        std::string l =
+            lang == "both" ? (((task == "all" ? i / tasks.size() : i) % 2) ? "it" : "en") : lang;
         uint64_t s = seed * 0x100000001b3ull ^ (uint64_t(i) * 0xd1342543de82ef95ull + 1);
         out.push_back(gym_generate(t, l, difficulty, s));
     }
@@ -780,7 +887,8 @@ ScoreResult gym_score(const nlohmann::json& record, std::string_view output) {
         case AnswerKind::Number: {
             auto got = parse_numbers(res.extracted, lang);
             auto want = parse_numbers(res.expected, lang);
-            if (want.empty()) fail("gym score: reference answer \"" + res.expected + "\" has no number");
+            if (want.empty())
+                fail("gym score: reference answer \"" + res.expected + "\" has no number");
             if (got.empty()) {
                 res.reason = "no number in the answer";
                 break;
@@ -791,12 +899,14 @@ ScoreResult gym_score(const nlohmann::json& record, std::string_view output) {
             break;
         }
         case AnswerKind::NumberList:
-            res.correct = parse_numbers(res.extracted, lang, true) == parse_numbers(res.expected, lang, true);
+            res.correct =
+                parse_numbers(res.extracted, lang, true) == parse_numbers(res.expected, lang, true);
             if (!res.correct) res.reason = "list of numbers differs";
             break;
         case AnswerKind::Time: {
             int h1, m1, h2, m2;
-            if (!last_time(res.expected, h2, m2)) fail("gym score: reference answer \"" + res.expected + "\" is not a time h:mm");
+            if (!last_time(res.expected, h2, m2))
+                fail("gym score: reference answer \"" + res.expected + "\" is not a time h:mm");
             if (!last_time(res.extracted, h1, m1)) {
                 res.reason = "no time h:mm in the answer";
                 break;

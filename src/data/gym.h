@@ -2,11 +2,10 @@
 // Italian, and the scorer that judges a model's output against a record.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace np::data {
 
@@ -26,7 +25,8 @@ const std::vector<std::string>& gym_tasks();
 // (addition/subtraction: d+1 digits; multiplication: (d+1) x ceil((d+1)/2) digits) or the steps
 // (expression: d+1 operations; sort: d+2 numbers; word problems: d steps; letters: word/phrase
 // length). Throws np::Error on an unknown task or language or difficulty < 1.
-GymRecord gym_generate(const std::string& task, const std::string& lang, int difficulty, uint64_t seed);
+GymRecord gym_generate(const std::string& task, const std::string& lang, int difficulty,
+                       uint64_t seed);
 
 // n problems; task "all" cycles through every task and lang "both" alternates en/it. Record i
 // depends only on (task, lang, difficulty, seed, i).
@@ -46,7 +46,8 @@ bool extract_answer(std::string_view output, std::string& answer);
 // exactly three digits ("1,234"); a single '.' is decimal in English and a thousands separator in
 // Italian when followed by exactly three digits ("1.234"); a repeated separator is thousands.
 // integers_only treats ',' and '.' as plain separators between integers (for lists).
-std::vector<double> parse_numbers(std::string_view text, std::string_view lang, bool integers_only = false);
+std::vector<double> parse_numbers(std::string_view text, std::string_view lang,
+                                  bool integers_only = false);
 
 struct ScoreResult {
     bool correct = false;

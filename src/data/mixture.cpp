@@ -22,7 +22,9 @@ uint64_t mix(uint64_t x) {
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
 }
-uint64_t hash3(uint64_t a, uint64_t b, uint64_t c) { return mix(mix(mix(a) ^ b) ^ c); }
+uint64_t hash3(uint64_t a, uint64_t b, uint64_t c) {
+    return mix(mix(mix(a) ^ b) ^ c);
+}
 
 }  // namespace
 
@@ -42,16 +44,20 @@ struct MixtureSampler::Source {
         perm.resize(n_blocks);
         for (uint64_t i = 0; i < n_blocks; ++i) perm[i] = i;
         if (shuffle)
-            for (uint64_t i = n_blocks; i > 1; --i) std::swap(perm[i - 1], perm[hash3(seed, e, i) % i]);
+            for (uint64_t i = n_blocks; i > 1; --i)
+                std::swap(perm[i - 1], perm[hash3(seed, e, i) % i]);
         slot_start.assign(n_blocks + 1, 0);
-        for (uint64_t i = 0; i < n_blocks; ++i) slot_start[i + 1] = slot_start[i] + block_len(perm[i]);
+        for (uint64_t i = 0; i < n_blocks; ++i)
+            slot_start[i + 1] = slot_start[i] + block_len(perm[i]);
         cached_epoch = e;
     }
     uint64_t block_len(uint64_t b) const { return std::min(block, total - b * block); }
     // Copies n tokens from physical position p (no wrap: p + n <= total).
     void copy_physical(uint64_t p, size_t n, int32_t* ids, uint8_t* mask) const {
         while (n > 0) {
-            size_t s = size_t(std::upper_bound(shard_start.begin(), shard_start.end(), p) - shard_start.begin()) - 1;
+            size_t s = size_t(std::upper_bound(shard_start.begin(), shard_start.end(), p) -
+                              shard_start.begin()) -
+                       1;
             uint64_t in = p - shard_start[s];
             size_t k = size_t(std::min<uint64_t>(n, shards[s].size() - in));
             shards[s].read(in, {ids, k}, {mask, k});
@@ -65,7 +71,9 @@ struct MixtureSampler::Source {
     void read(uint64_t epoch, uint64_t offset, size_t n, int32_t* ids, uint8_t* mask) {
         while (n > 0) {
             ensure_epoch(epoch);
-            size_t slot = size_t(std::upper_bound(slot_start.begin(), slot_start.end(), offset) - slot_start.begin()) - 1;
+            size_t slot = size_t(std::upper_bound(slot_start.begin(), slot_start.end(), offset) -
+                                 slot_start.begin()) -
+                          1;
             uint64_t in = offset - slot_start[slot];
             uint64_t b = perm[slot];
             size_t k = size_t(std::min<uint64_t>(n, block_len(b) - in));
@@ -94,7 +102,8 @@ DataConfig DataConfig::from_json(const nlohmann::json& j, const std::string& bas
             SourceSpec sp;
             sp.name = s.at("name").get<std::string>();
             sp.path = s.at("path").get<std::string>();
-            if (!base_dir.empty() && fs::path(sp.path).is_relative()) sp.path = (fs::path(base_dir) / sp.path).string();
+            if (!base_dir.empty() && fs::path(sp.path).is_relative())
+                sp.path = (fs::path(base_dir) / sp.path).string();
             sp.split = s.value("split", std::string("train"));
             sp.shuffle = s.value("shuffle", true);
             sp.optional = s.value("optional", false);
@@ -113,17 +122,23 @@ DataConfig DataConfig::from_json(const nlohmann::json& j, const std::string& bas
             total += ph.fraction;
             ph.weights.assign(c.sources.size(), 0.0);
             const auto& w = p.at("weights");
-            if (!w.is_object()) fail("phase \"" + ph.name + "\": \"weights\" must be an object {source: weight}");
+            if (!w.is_object())
+                fail("phase \"" + ph.name + "\": \"weights\" must be an object {source: weight}");
             for (auto it = w.begin(); it != w.end(); ++it) {
-                auto f = std::find_if(c.sources.begin(), c.sources.end(), [&](const SourceSpec& s) { return s.name == it.key(); });
-                if (f == c.sources.end()) fail("phase \"" + ph.name + "\": weight for unknown source \"" + it.key() + "\"");
+                auto f = std::find_if(c.sources.begin(), c.sources.end(),
+                                      [&](const SourceSpec& s) { return s.name == it.key(); });
+                if (f == c.sources.end())
+                    fail("phase \"" + ph.name + "\": weight for unknown source \"" + it.key() +
+                         "\"");
                 double v = it.value().get<double>();
-                if (!(v >= 0) || !std::isfinite(v)) fail("phase \"" + ph.name + "\": weight of \"" + it.key() + "\" must be >= 0");
+                if (!(v >= 0) || !std::isfinite(v))
+                    fail("phase \"" + ph.name + "\": weight of \"" + it.key() + "\" must be >= 0");
                 ph.weights[size_t(f - c.sources.begin())] = v;
             }
             c.phases.push_back(ph);
         }
-        if (std::abs(total - 1) > 1e-6) fail("phase fractions sum to " + std::to_string(total) + ", expected 1");
+        if (std::abs(total - 1) > 1e-6)
+            fail("phase fractions sum to " + std::to_string(total) + ", expected 1");
     } catch (const nlohmann::json::exception& e) {
         fail(std::string("data config: ") + e.what());
     } catch (const Error& e) {
@@ -150,7 +165,11 @@ nlohmann::json DataConfig::to_json() const {
     nlohmann::json j = {{"seed", seed}, {"block_tokens", block_tokens}};
     j["sources"] = nlohmann::json::array();
     for (const auto& s : sources)
-        j["sources"].push_back({{"name", s.name}, {"path", s.path}, {"split", s.split}, {"shuffle", s.shuffle}, {"optional", s.optional}});
+        j["sources"].push_back({{"name", s.name},
+                                {"path", s.path},
+                                {"split", s.split},
+                                {"shuffle", s.shuffle},
+                                {"optional", s.optional}});
     j["phases"] = nlohmann::json::array();
     for (const auto& p : phases) {
         nlohmann::json w = nlohmann::json::object();
@@ -160,9 +179,12 @@ nlohmann::json DataConfig::to_json() const {
     return j;
 }
 
-DataConfig DataConfig::seed_default(const std::string& en_dir, const std::string& it_dir, const std::string& instr_dir) {
+DataConfig DataConfig::seed_default(const std::string& en_dir, const std::string& it_dir,
+                                    const std::string& instr_dir) {
     DataConfig c;
-    c.sources = {{"en", en_dir, "train", true, true}, {"it", it_dir, "train", true, true}, {"instructions", instr_dir, "train", true, false}};
+    c.sources = {{"en", en_dir, "train", true, true},
+                 {"it", it_dir, "train", true, true},
+                 {"instructions", instr_dir, "train", true, false}};
     c.phases = {{"knowledge", 0.9, {0.55, 0.35, 0.10}}, {"alignment", 0.1, {0.20, 0.25, 0.55}}};
     return c;
 }
@@ -176,7 +198,9 @@ int DataConfig::phase_at(double progress) const {
     return int(phases.size()) - 1;
 }
 
-nlohmann::json SamplerState::to_json() const { return {{"row", row}, {"epoch", epoch}, {"offset", offset}}; }
+nlohmann::json SamplerState::to_json() const {
+    return {{"row", row}, {"epoch", epoch}, {"offset", offset}};
+}
 
 SamplerState SamplerState::from_json(const nlohmann::json& j) {
     SamplerState s;
@@ -190,10 +214,13 @@ SamplerState SamplerState::from_json(const nlohmann::json& j) {
     return s;
 }
 
-MixtureSampler::MixtureSampler(const DataConfig& cfg, int rank, int world, bool verify) : cfg_(cfg), rank_(rank), world_(world) {
+MixtureSampler::MixtureSampler(const DataConfig& cfg, int rank, int world, bool verify)
+    : cfg_(cfg), rank_(rank), world_(world) {
     if (world < 1 || rank < 0 || rank >= world)
-        fail("sampler: rank " + std::to_string(rank) + " outside world size " + std::to_string(world));
-    if (cfg.phases.empty() || cfg.sources.empty()) fail("sampler: data config needs sources and phases");
+        fail("sampler: rank " + std::to_string(rank) + " outside world size " +
+             std::to_string(world));
+    if (cfg.phases.empty() || cfg.sources.empty())
+        fail("sampler: data config needs sources and phases");
     std::vector<size_t> keep;
     for (size_t i = 0; i < cfg.sources.size(); ++i) {
         const SourceSpec& sp = cfg.sources[i];
@@ -201,11 +228,14 @@ MixtureSampler::MixtureSampler(const DataConfig& cfg, int rank, int world, bool 
         if (fs::exists(sp.path)) files = list_shards(sp.path, sp.split);
         if (files.empty()) {
             if (sp.optional) {
-                std::fprintf(stderr, "warning: data source \"%s\" has no %s shards in %s; dropped from the mixture\n",
+                std::fprintf(stderr,
+                             "warning: data source \"%s\" has no %s shards in %s; dropped from the "
+                             "mixture\n",
                              sp.name.c_str(), sp.split.c_str(), sp.path.c_str());
                 continue;
             }
-            fail("data source \"" + sp.name + "\": no " + sp.split + "_*.npts shards in " + sp.path);
+            fail("data source \"" + sp.name + "\": no " + sp.split + "_*.npts shards in " +
+                 sp.path);
         }
         auto s = std::make_unique<Source>();
         s->shard_start.push_back(0);
@@ -230,7 +260,8 @@ MixtureSampler::MixtureSampler(const DataConfig& cfg, int rank, int world, bool 
         ph.weights.clear();
         double sum = 0;
         for (size_t i : keep) sum += cfg.phases[p].weights[i];
-        if (!(sum > 0)) fail("sampler: phase \"" + ph.name + "\" has no weight on any available source");
+        if (!(sum > 0))
+            fail("sampler: phase \"" + ph.name + "\" has no weight on any available source");
         for (size_t i : keep) ph.weights.push_back(cfg.phases[p].weights[i] / sum);
     }
     state_.epoch.assign(src_.size(), 0);
@@ -240,7 +271,9 @@ MixtureSampler::MixtureSampler(const DataConfig& cfg, int rank, int world, bool 
 MixtureSampler::~MixtureSampler() = default;
 MixtureSampler::MixtureSampler(MixtureSampler&&) noexcept = default;
 
-uint64_t MixtureSampler::source_tokens(int s) const { return src_.at(size_t(s))->total; }
+uint64_t MixtureSampler::source_tokens(int s) const {
+    return src_.at(size_t(s))->total;
+}
 
 int MixtureSampler::pick_source(uint64_t g, int phase) const {
     double u = double(hash3(cfg_.seed, 0x50u, g) >> 11) * 0x1.0p-53;
@@ -260,8 +293,8 @@ void MixtureSampler::next_batch(int n_rows, int len, double progress, std::span<
     if (n_rows < 1 || len < 1) fail("sampler: rows and row length must be positive");
     size_t need = size_t(n_rows) * size_t(len);
     if (ids.size() != need || mask.size() != need)
-        fail("sampler: output buffers hold " + std::to_string(ids.size()) + "/" + std::to_string(mask.size()) +
-             " entries, expected " + std::to_string(need));
+        fail("sampler: output buffers hold " + std::to_string(ids.size()) + "/" +
+             std::to_string(mask.size()) + " entries, expected " + std::to_string(need));
     int phase = cfg_.phase_at(progress);
     if (row_source) row_source->assign(size_t(n_rows), 0);
     for (int i = 0; i < n_rows * world_; ++i) {
@@ -270,7 +303,8 @@ void MixtureSampler::next_batch(int n_rows, int len, double progress, std::span<
         Source& src = *src_[size_t(s)];
         if (i % world_ == rank_) {
             size_t r = size_t(i / world_);
-            src.read(state_.epoch[size_t(s)], state_.offset[size_t(s)], size_t(len), ids.data() + r * len, mask.data() + r * len);
+            src.read(state_.epoch[size_t(s)], state_.offset[size_t(s)], size_t(len),
+                     ids.data() + r * len, mask.data() + r * len);
             if (row_source) (*row_source)[r] = s;
         }
         uint64_t off = state_.offset[size_t(s)] + uint64_t(len);
@@ -282,16 +316,20 @@ void MixtureSampler::next_batch(int n_rows, int len, double progress, std::span<
 
 void MixtureSampler::set_state(const SamplerState& s) {
     if (s.epoch.size() != src_.size() || s.offset.size() != src_.size())
-        fail("sampler state has " + std::to_string(s.epoch.size()) + " sources, the config has " + std::to_string(src_.size()));
+        fail("sampler state has " + std::to_string(s.epoch.size()) + " sources, the config has " +
+             std::to_string(src_.size()));
     for (size_t i = 0; i < src_.size(); ++i)
-        if (s.offset[i] >= src_[i]->total) fail("sampler state: offset of source \"" + cfg_.sources[i].name + "\" is past its end");
+        if (s.offset[i] >= src_[i]->total)
+            fail("sampler state: offset of source \"" + cfg_.sources[i].name +
+                 "\" is past its end");
     state_ = s;
 }
 
 nlohmann::json MixtureSampler::state_json() const {
     nlohmann::json j = state_.to_json();
     nlohmann::json fp = nlohmann::json::array();
-    for (size_t i = 0; i < src_.size(); ++i) fp.push_back({{"name", cfg_.sources[i].name}, {"tokens", src_[i]->total}});
+    for (size_t i = 0; i < src_.size(); ++i)
+        fp.push_back({{"name", cfg_.sources[i].name}, {"tokens", src_[i]->total}});
     j["sources"] = fp;
     j["seed"] = cfg_.seed;
     j["block_tokens"] = cfg_.block_tokens;
@@ -303,10 +341,14 @@ void MixtureSampler::load_state(const nlohmann::json& j) {
         const auto& fp = j["sources"];
         bool ok = fp.is_array() && fp.size() == src_.size();
         for (size_t i = 0; ok && i < src_.size(); ++i)
-            ok = fp[i].value("name", "") == cfg_.sources[i].name && fp[i].value("tokens", uint64_t(0)) == src_[i]->total;
-        if (!ok) fail("sampler state was saved for different data sources: " + fp.dump() + " (now " + state_json()["sources"].dump() + ")");
+            ok = fp[i].value("name", "") == cfg_.sources[i].name &&
+                 fp[i].value("tokens", uint64_t(0)) == src_[i]->total;
+        if (!ok)
+            fail("sampler state was saved for different data sources: " + fp.dump() + " (now " +
+                 state_json()["sources"].dump() + ")");
     }
-    if (j.value("seed", cfg_.seed) != cfg_.seed || j.value("block_tokens", cfg_.block_tokens) != cfg_.block_tokens)
+    if (j.value("seed", cfg_.seed) != cfg_.seed ||
+        j.value("block_tokens", cfg_.block_tokens) != cfg_.block_tokens)
         fail("sampler state was saved with a different seed or block_tokens");
     set_state(SamplerState::from_json(j));
 }

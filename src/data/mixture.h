@@ -19,11 +19,10 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace np::data {
 
@@ -78,7 +77,7 @@ public:
 
     const SamplerState& state() const { return state_; }
     void set_state(const SamplerState& s);
-    nlohmann::json state_json() const;          // state plus a fingerprint of the sources
+    nlohmann::json state_json() const;         // state plus a fingerprint of the sources
     void load_state(const nlohmann::json& j);  // checks the fingerprint matches
 
     const DataConfig& config() const { return cfg_; }

@@ -73,8 +73,9 @@ public:
         double secs = std::chrono::duration<double>(now - start_).count();
         int filled = int(frac * 30);
         std::fprintf(stderr, "\r[%.*s%.*s] %5.1f%%  %.2f MB/s  %llu docs  %llu tokens", filled,
-                     "##############################", 30 - filled, "                              ",
-                     100 * frac, secs > 0 ? done / secs / 1e6 : 0.0, (unsigned long long)docs,
+                     "##############################", 30 - filled,
+                     "                              ", 100 * frac,
+                     secs > 0 ? done / secs / 1e6 : 0.0, (unsigned long long)docs,
                      (unsigned long long)tokens);
         if (final) std::fputc('\n', stderr);
     }
@@ -93,7 +94,8 @@ std::vector<std::string> list_shards(const std::string& dir, const std::string& 
     std::vector<std::string> out;
     for (const auto& e : fs::directory_iterator(dir)) {
         std::string n = e.path().filename().string();
-        if (n.rfind(split + "_", 0) == 0 && n.size() > 5 && n.ends_with(".npts")) out.push_back(e.path().string());
+        if (n.rfind(split + "_", 0) == 0 && n.size() > 5 && n.ends_with(".npts"))
+            out.push_back(e.path().string());
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -101,7 +103,11 @@ std::vector<std::string> list_shards(const std::string& dir, const std::string& 
 
 nlohmann::json PrepareSummary::to_json(const PrepareOptions& opt, int32_t vocab_size) const {
     uint64_t all_tokens = tokens[0] + tokens[1];
-    return {{"documents", {{"train", documents[0]}, {"val", documents[1]}, {"total", documents[0] + documents[1]}, {"chat", chat_documents}}},
+    return {{"documents",
+             {{"train", documents[0]},
+              {"val", documents[1]},
+              {"total", documents[0] + documents[1]},
+              {"chat", chat_documents}}},
             {"tokens", {{"train", tokens[0]}, {"val", tokens[1]}, {"total", all_tokens}}},
             {"loss_tokens", {{"train", loss_tokens[0]}, {"val", loss_tokens[1]}}},
             {"words", words},
@@ -123,8 +129,10 @@ nlohmann::json PrepareSummary::to_json(const PrepareOptions& opt, int32_t vocab_
 PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
     if (opt.inputs.empty()) fail("data prepare: --input needs at least one file");
     if (opt.out_dir.empty()) fail("data prepare: --out is required");
-    if (!(opt.val_fraction >= 0 && opt.val_fraction < 1)) fail("data prepare: --val-fraction must be in [0, 1)");
-    if (opt.format != "auto" && opt.format != "text" && opt.format != "jsonl" && opt.format != "chat")
+    if (!(opt.val_fraction >= 0 && opt.val_fraction < 1))
+        fail("data prepare: --val-fraction must be in [0, 1)");
+    if (opt.format != "auto" && opt.format != "text" && opt.format != "jsonl" &&
+        opt.format != "chat")
         fail("data prepare: --format must be auto, text, jsonl or chat, got " + opt.format);
     if (opt.text_docs != "blank" && opt.text_docs != "line" && opt.text_docs != "file")
         fail("data prepare: --text-docs must be blank, line or file, got " + opt.text_docs);
@@ -163,12 +171,14 @@ PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
         for (Item& it : batch) {
             if (!it.error.empty()) {
                 ++sum.malformed;
-                if (sum.malformed_examples.size() < 10) sum.malformed_examples.push_back(it.where + ": " + it.error);
+                if (sum.malformed_examples.size() < 10)
+                    sum.malformed_examples.push_back(it.where + ": " + it.error);
                 if (sum.malformed <= opt.max_warnings)
-                    std::fprintf(stderr, "%swarning: %s: %s (line skipped)\n", opt.progress ? "\n" : "",
-                                 it.where.c_str(), it.error.c_str());
+                    std::fprintf(stderr, "%swarning: %s: %s (line skipped)\n",
+                                 opt.progress ? "\n" : "", it.where.c_str(), it.error.c_str());
                 else if (sum.malformed == opt.max_warnings + 1)
-                    std::fprintf(stderr, "%swarning: further malformed lines are counted but not shown\n",
+                    std::fprintf(stderr,
+                                 "%swarning: further malformed lines are counted but not shown\n",
                                  opt.progress ? "\n" : "");
                 continue;
             }
@@ -188,7 +198,8 @@ PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
             writers[split].add(it.tok);
         }
         batch.clear();
-        progress.update(bytes_done, sum.documents[0] + sum.documents[1], sum.tokens[0] + sum.tokens[1]);
+        progress.update(bytes_done, sum.documents[0] + sum.documents[1],
+                        sum.tokens[0] + sum.tokens[1]);
     };
     auto push = [&](Item&& it) {
         batch.push_back(std::move(it));
@@ -197,7 +208,8 @@ PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
 
     for (const std::string& file : opt.inputs) {
         std::string fmt = opt.format;
-        if (fmt == "auto") fmt = file.ends_with(".jsonl") || file.ends_with(".json") ? "jsonl" : "text";
+        if (fmt == "auto")
+            fmt = file.ends_with(".jsonl") || file.ends_with(".json") ? "jsonl" : "text";
         std::ifstream in(file, std::ios::binary);
         if (!in) fail(file + ": cannot open input");
         if (fmt == "text" && opt.text_docs == "file") {
@@ -246,7 +258,8 @@ PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
             try {
                 nlohmann::json j = nlohmann::json::parse(line);
                 it.doc = record_to_document(j);
-                if (fmt == "chat" && !it.doc.is_chat) fail("a {\"text\"} record where --format chat expects a conversation");
+                if (fmt == "chat" && !it.doc.is_chat)
+                    fail("a {\"text\"} record where --format chat expects a conversation");
             } catch (const nlohmann::json::exception& e) {
                 it.error = std::string("invalid JSON (") + e.what() + ")";
             } catch (const Error& e) {
@@ -265,9 +278,11 @@ PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
     // Shards left by an earlier, larger run would otherwise be picked up by the sampler.
     for (const char* split : {"train", "val"})
         for (const std::string& p : list_shards(opt.out_dir, split))
-            if (std::find(sum.shards.begin(), sum.shards.end(), fs::path(p).filename().string()) == sum.shards.end())
+            if (std::find(sum.shards.begin(), sum.shards.end(), fs::path(p).filename().string()) ==
+                sum.shards.end())
                 fs::remove(p);
-    progress.update(total_bytes, sum.documents[0] + sum.documents[1], sum.tokens[0] + sum.tokens[1], true);
+    progress.update(total_bytes, sum.documents[0] + sum.documents[1], sum.tokens[0] + sum.tokens[1],
+                    true);
     sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     write_file_atomic((fs::path(opt.out_dir) / "summary.json").string(),
                       sum.to_json(opt, enc.vocab_size()).dump(2) + "\n");

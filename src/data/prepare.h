@@ -1,10 +1,9 @@
 // `nanoprime data prepare`: text / JSONL / chat files -> train and validation token shards.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "data/encoder.h"
 
@@ -12,8 +11,8 @@ namespace np::data {
 
 struct PrepareOptions {
     std::vector<std::string> inputs;
-    std::string format = "auto";     // auto (.jsonl/.json -> jsonl, else text) | text | jsonl | chat
-    std::string text_docs = "blank"; // plain text documents: blank-line separated | line | file
+    std::string format = "auto";  // auto (.jsonl/.json -> jsonl, else text) | text | jsonl | chat
+    std::string text_docs = "blank";  // plain text documents: blank-line separated | line | file
     std::string out_dir;
     double val_fraction = 0.01;
     uint64_t seed = 0;

@@ -13,7 +13,8 @@
 
 #include "core/error.h"
 
-static_assert(std::endian::native == std::endian::little, "shards are read by direct mapping on LE");
+static_assert(std::endian::native == std::endian::little,
+              "shards are read by direct mapping on LE");
 
 namespace np::data {
 
@@ -36,7 +37,8 @@ T get(const uint8_t* p) {
     return v;
 }
 
-void write_all(int fd, const void* data, size_t n, const std::string& path, const std::string& tmp) {
+void write_all(int fd, const void* data, size_t n, const std::string& path,
+               const std::string& tmp) {
     const char* p = static_cast<const char*>(data);
     while (n > 0) {
         ssize_t w = ::write(fd, p, n);
@@ -57,7 +59,8 @@ void write_all(int fd, const void* data, size_t n, const std::string& path, cons
 void write_shard(const std::string& path, std::span<const int32_t> ids,
                  std::span<const uint8_t> mask, uint32_t vocab_size, uint32_t width) {
     if (width == 0) width = vocab_size != 0 && vocab_size <= 65536 ? 2 : 4;
-    if (width != 2 && width != 4) fail(path + ": token width must be 2 or 4, got " + std::to_string(width));
+    if (width != 2 && width != 4)
+        fail(path + ": token width must be 2 or 4, got " + std::to_string(width));
     if (!mask.empty() && mask.size() != ids.size())
         fail(path + ": mask has " + std::to_string(mask.size()) + " entries for " +
              std::to_string(ids.size()) + " tokens");
@@ -138,7 +141,8 @@ ShardReader::ShardReader(const std::string& path, bool verify) : path_(path) {
         has_mask_ = flags & kShardFlagMask;
         count_ = get<uint64_t>(base_ + 16);
         vocab_ = get<uint32_t>(base_ + 24);
-        if (count_ > (uint64_t(1) << 40)) fail(path + ": implausible token count " + std::to_string(count_));
+        if (count_ > (uint64_t(1) << 40))
+            fail(path + ": implausible token count " + std::to_string(count_));
         uint64_t payload = count_ * width_ + (has_mask_ ? (count_ + 7) / 8 : 0);
         if (kShardHeaderBytes + payload != bytes_)
             fail(path + ": file has " + std::to_string(bytes_) + " bytes but the header (" +
@@ -148,7 +152,8 @@ ShardReader::ShardReader(const std::string& path, bool verify) : path_(path) {
         mask_ = has_mask_ ? ids_ + count_ * width_ : nullptr;
         if (verify) {
             uint64_t sum = fnv1a64(ids_, payload);
-            if (sum != get<uint64_t>(base_ + 32)) fail(path + ": checksum mismatch (corrupt shard)");
+            if (sum != get<uint64_t>(base_ + 32))
+                fail(path + ": checksum mismatch (corrupt shard)");
             if (vocab_)
                 for (uint64_t i = 0; i < count_; ++i)
                     if (uint32_t(token(i)) >= vocab_)
@@ -161,14 +166,18 @@ ShardReader::ShardReader(const std::string& path, bool verify) : path_(path) {
     }
 }
 
-ShardReader::~ShardReader() { unmap(); }
+ShardReader::~ShardReader() {
+    unmap();
+}
 
 void ShardReader::unmap() {
     if (base_) ::munmap(const_cast<uint8_t*>(base_), bytes_);
     base_ = nullptr;
 }
 
-ShardReader::ShardReader(ShardReader&& o) noexcept { *this = std::move(o); }
+ShardReader::ShardReader(ShardReader&& o) noexcept {
+    *this = std::move(o);
+}
 
 ShardReader& ShardReader::operator=(ShardReader&& o) noexcept {
     if (this != &o) {
@@ -199,7 +208,8 @@ uint8_t ShardReader::mask(uint64_t i) const {
 void ShardReader::read(uint64_t start, std::span<int32_t> ids, std::span<uint8_t> mask) const {
     if (start + ids.size() > count_)
         fail(path_ + ": read of tokens [" + std::to_string(start) + ", " +
-             std::to_string(start + ids.size()) + ") past the end (" + std::to_string(count_) + ")");
+             std::to_string(start + ids.size()) + ") past the end (" + std::to_string(count_) +
+             ")");
     for (size_t j = 0; j < ids.size(); ++j) ids[j] = token(start + j);
     if (!mask.empty())
         for (size_t j = 0; j < ids.size(); ++j) mask[j] = this->mask(start + j);

@@ -175,15 +175,16 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
             }
             T mx = row[0];
             for (int v = 1; v < V; v++) mx = std::max(mx, row[v]);
+            // exp in the model's precision (shifted by the max, so in [0, 1]); sums in double.
             double sum = 0;
-            for (int v = 0; v < V; v++) sum += std::exp(double(row[v] - mx));
+            for (int v = 0; v < V; v++) sum += double(std::exp(row[v] - mx));
             const int target = tokens[r + 1];
             const double lse = double(mx) + std::log(sum);
             chunk_loss += lse - double(row[target]);
             if (backward) {  // d/dlogits of mean CE: (softmax - onehot) / n
-                const double inv = 1.0 / double(n);
-                for (int v = 0; v < V; v++) row[v] = T(std::exp(double(row[v]) - lse) * inv);
-                row[target] -= T(inv);
+                const T inv = T(1.0 / double(n)), shift = T(lse);
+                for (int v = 0; v < V; v++) row[v] = std::exp(row[v] - shift) * inv;
+                row[target] -= inv;
             }
         }
         total += chunk_loss;
