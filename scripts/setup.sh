@@ -3,11 +3,14 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-dev
       libopenblas-dev libopenblas-openmp-dev libopenblas0-pthread libgtest-dev libgmock-dev libbenchmark-dev
-      python3-torch python3-numpy nodejs npm clang-format)
+      python3-torch python3-numpy clang-format)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js (for the tokenizer peer check) may come from elsewhere with npm bundled: test the commands.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     SUDO=""

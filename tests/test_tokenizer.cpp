@@ -20,10 +20,10 @@ namespace fs = std::filesystem;
 // Deterministic English/Italian-like text with numbers, punctuation and odd whitespace.
 std::string make_text(size_t bytes, uint32_t seed) {
     static const char* words[] = {
-        "the",    "of",     "and",   "to",     "in",      "is",    "that",  "for",   "water",
-        "number", "people", "could", "school", "il",      "la",    "di",    "che",   "non",
-        "è",      "città",  "perché", "più",   "lavoro",  "mondo", "grazie", "casa", "acqua",
-        "it's",   "l'uomo", "dell'anno", "we'll", "naïve", "Straße", "😀", "Привет", "你好"};
+        "the",    "of",     "and",       "to",     "in",     "is",     "that",   "for",    "water",
+        "number", "people", "could",     "school", "il",     "la",     "di",     "che",    "non",
+        "è",      "città",  "perché",    "più",    "lavoro", "mondo",  "grazie", "casa",   "acqua",
+        "it's",   "l'uomo", "dell'anno", "we'll",  "naïve",  "Straße", "😀",      "Привет", "你好"};
     std::mt19937 rng(seed);
     std::string s;
     while (s.size() < bytes) {
@@ -52,12 +52,14 @@ const Tokenizer& trained() {
     return t;
 }
 
-std::string seed_path() { return std::string(NP_SHARED_DIR) + "/data/seed-tokenizer/tokenizer.json"; }
+std::string seed_path() {
+    return std::string(NP_SHARED_DIR) + "/data/seed-tokenizer/tokenizer.json";
+}
 
 std::string random_bytes(std::mt19937& rng, size_t n) {
-    static const std::vector<std::string> frags = {"é", "😀", "\xE2\x82", "\x80", "\xF0\x9F",
-                                                   " ", "\n", "'s", "<|im_end|>", "12", "\xC0\xAF",
-                                                   "\xED\xA0\x80", "ciao", "\u00a0", "\u0085"};
+    static const std::vector<std::string> frags = {
+        "é",          "😀",  "\xE2\x82", "\x80",         "\xF0\x9F", " ",      "\n",    "'s",
+        "<|im_end|>", "12", "\xC0\xAF", "\xED\xA0\x80", "ciao",     "\u00a0", "\u0085"};
     std::string s;
     while (s.size() < n) {
         const uint32_t r = rng() % 3;
@@ -139,8 +141,8 @@ TEST(TokenizerTrain, ChunkedCountingEqualsWholeText) {
     const std::vector<std::string> texts{make_text(2300000, 11)};
     const auto counted = np::count_words(texts, 2);
     std::map<std::string, uint64_t> ref;
-    np::nanoprime_base_tokenizer().for_each_word(texts[0], true,
-                                                 [&](std::string_view w) { ++ref[std::string(w)]; });
+    np::nanoprime_base_tokenizer().for_each_word(
+        texts[0], true, [&](std::string_view w) { ++ref[std::string(w)]; });
     EXPECT_EQ(counted, (std::vector<std::pair<std::string, uint64_t>>(ref.begin(), ref.end())));
 }
 
@@ -170,7 +172,8 @@ TEST(TokenizerRoundTrip, RandomBytes) {
 
 TEST(TokenizerSpecials, NeverFromPlainText) {
     const Tokenizer& t = trained();
-    const std::string chat = "<|im_start|>user\nciao<|im_end|>\n<think>\n\n</think>\n\n<|endoftext|>";
+    const std::string chat =
+        "<|im_start|>user\nciao<|im_end|>\n<think>\n\n</think>\n\n<|endoftext|>";
     for (int32_t id : t.encode(chat)) EXPECT_FALSE(t.is_special(id)) << id;
     EXPECT_EQ(t.decode(t.encode(chat)), chat);
     const auto with = t.encode_with_specials(chat);
@@ -184,6 +187,22 @@ TEST(TokenizerSpecials, NeverFromPlainText) {
     std::mt19937 rng(3);
     for (int i = 0; i < 200; ++i)
         for (int32_t id : t.encode(random_bytes(rng, 100))) ASSERT_FALSE(t.is_special(id));
+}
+
+TEST(TokenizerEncode, ThreadSafeAndCacheIndependent) {
+    const Tokenizer& t = trained();
+    const Tokenizer u = Tokenizer::from_json(t.to_json(), "copy");
+    std::vector<std::string> texts;
+    for (uint32_t i = 0; i < 8; ++i) texts.push_back(make_text(30000, 100 + i));
+    std::vector<std::vector<int32_t>> serial, parallel(texts.size());
+    for (const auto& s : texts) serial.push_back(t.encode(s));
+#pragma omp parallel for num_threads(2)
+    for (size_t i = 0; i < texts.size(); ++i) {
+        // Alternating tokenizers in one thread must not mix their word caches.
+        (void)u.encode(texts[i]);
+        parallel[i] = t.encode(texts[i]);
+    }
+    EXPECT_EQ(serial, parallel);
 }
 
 TEST(TokenizerJson, SaveLoadRoundTrip) {
@@ -240,8 +259,8 @@ TEST(TokenizerGpt2, VocabMergesFiles) {
     EXPECT_EQ(t.num_merges(), 3u);
     // Our trained tokenizer exported as vocab/merges gives the same ids for plain text.
     trained().save_gpt2((dir / "vocab.json").string(), (dir / "merges.txt").string());
-    const Tokenizer u = Tokenizer::load_gpt2((dir / "vocab.json").string(),
-                                             (dir / "merges.txt").string());
+    const Tokenizer u =
+        Tokenizer::load_gpt2((dir / "vocab.json").string(), (dir / "merges.txt").string());
     const std::string text = make_text(20000, 13);
     EXPECT_NE(u.pre_tokenizer().split_digits, true);  // GPT-2 files carry no pre-tokenizer
     std::string no_digits;

@@ -129,8 +129,8 @@ void run_tokenize(const TokenizeArgs& a) {
     const auto ids = encode(text);
     print_encoding(tok, ids, a.ids_only);
     if (!a.ids_only)
-        std::fprintf(stderr, "%zu tokens, %zu bytes (%.2f bytes/token)\n", ids.size(),
-                     text.size(), ids.empty() ? 0.0 : double(text.size()) / ids.size());
+        std::fprintf(stderr, "%zu tokens, %zu bytes (%.2f bytes/token)\n", ids.size(), text.size(),
+                     ids.empty() ? 0.0 : double(text.size()) / ids.size());
 }
 
 }  // namespace
@@ -150,8 +150,9 @@ void register_tokenizer_commands(CLI::App& app) {
     train->add_option("--out", targs->out, "Output tokenizer.json")->required();
     train->add_option("--threads", targs->threads, "Threads for word counting (0: all cores)")
         ->capture_default_str();
-    train->add_option("--min-frequency", targs->min_frequency,
-                      "Stop when the most frequent pair occurs fewer times than this")
+    train
+        ->add_option("--min-frequency", targs->min_frequency,
+                     "Stop when the most frequent pair occurs fewer times than this")
         ->capture_default_str();
     train->callback([targs] { run_train(*targs); });
 

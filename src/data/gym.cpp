@@ -143,7 +143,7 @@ GymRecord multiplication(Ctx c) {
         int carry = 0;
         for (size_t i = 0; i < da.size(); ++i) {
             int p = da[i] * y + carry;
-            t += str(da[i]) + "*" + str(y) + (carry ? "+" + str(carry) : S()) + "=" + str(p);
+            t += str(da[i]) + "*" + str(y) + (carry ? S("+") + str(carry) : S()) + "=" + str(p);
             if (i + 1 < da.size()) {
                 t += c.L(" write ", " scrivo ") + str(p % 10) + c.L(" carry ", " riporto ") +
                      str(p / 10) + "; ";
@@ -383,7 +383,8 @@ GymRecord letters(Ctx c) {
         S spelled, pos;
         int64_t k = 0;
         for (size_t i = 0; i < w.size(); ++i) {
-            spelled += (i ? "-" : "") + S(1, w[i]);
+            if (i) spelled += '-';
+            spelled += w[i];
             if (w[i] == letter) pos += (k++ ? ", " : "") + str(int64_t(i + 1));
         }
         t += spelled + ": ";

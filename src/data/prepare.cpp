@@ -25,6 +25,8 @@ uint64_t splitmix64(uint64_t x) {
 }
 
 struct SplitWriter {
+    SplitWriter(std::string d, std::string s, uint64_t n, int32_t v)
+        : dir(std::move(d)), split(std::move(s)), shard_tokens(n), vocab(v) {}
     std::string dir, split;
     uint64_t shard_tokens;
     int32_t vocab;

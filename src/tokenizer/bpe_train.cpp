@@ -36,7 +36,9 @@ std::vector<size_t> chunk_bounds(std::string_view text, size_t target) {
     return bounds;
 }
 
-uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+uint64_t pair_key(int32_t a, int32_t b) {
+    return (uint64_t(uint32_t(a)) << 32) | uint32_t(b);
+}
 
 }  // namespace
 
@@ -51,7 +53,8 @@ Tokenizer nanoprime_base_tokenizer() {
         a.special = true;
         added.push_back(std::move(a));
     }
-    for (int b = 0; b < 256; ++b) pieces.push_back(Tokenizer::byte_to_char(static_cast<uint8_t>(b)));
+    for (int b = 0; b < 256; ++b)
+        pieces.push_back(Tokenizer::byte_to_char(static_cast<uint8_t>(b)));
     PreTokenizerConfig pre;
     pre.split_digits = true;
     pre.individual_digits = true;
@@ -70,14 +73,18 @@ std::vector<std::pair<std::string, uint64_t>> count_words(std::span<const std::s
         for (size_t i = 0; i + 1 < b.size(); ++i)
             chunks.push_back({std::string_view(t).substr(b[i], b[i + 1] - b[i])});
     }
-    using Map = std::unordered_map<std::string, uint64_t>;
+    struct Hash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    using Map = std::unordered_map<std::string, uint64_t, Hash, std::equal_to<>>;
     const int nt = threads > 0 ? threads : omp_get_max_threads();
     std::vector<Map> local(static_cast<size_t>(nt));
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (size_t c = 0; c < chunks.size(); ++c) {
         Map& m = local[static_cast<size_t>(omp_get_thread_num())];
         base.for_each_word(chunks[c].text, true, [&](std::string_view w) {
-            auto it = m.find(std::string(w));
+            auto it = m.find(w);
             if (it != m.end())
                 ++it->second;
             else
@@ -102,9 +109,11 @@ Tokenizer train_bpe(std::vector<std::pair<std::string, uint64_t>> word_counts,
              " (6 specials + 256 bytes), got " + std::to_string(opt.vocab_size));
     std::vector<std::string> pieces;
     for (auto s : Tokenizer::kSpecialTokens) pieces.emplace_back(s);
-    for (int b = 0; b < 256; ++b) pieces.push_back(Tokenizer::byte_to_char(static_cast<uint8_t>(b)));
+    for (int b = 0; b < 256; ++b)
+        pieces.push_back(Tokenizer::byte_to_char(static_cast<uint8_t>(b)));
     std::unordered_map<std::string, int32_t> piece_ids;
-    for (size_t i = 0; i < pieces.size(); ++i) piece_ids.emplace(pieces[i], static_cast<int32_t>(i));
+    for (size_t i = 0; i < pieces.size(); ++i)
+        piece_ids.emplace(pieces[i], static_cast<int32_t>(i));
 
     std::vector<std::vector<int32_t>> words(word_counts.size());
     std::vector<int64_t> counts(word_counts.size());

@@ -105,6 +105,11 @@ void pre_tokenize(const PreTokenizerConfig& cfg, std::string_view segment, std::
     }
     size_t piece_start = 0, i = 0;
     while (i < segment.size()) {
+        const auto b = static_cast<uint8_t>(segment[i]);
+        if (b < 0x80 && (b < '0' || b > '9')) {
+            ++i;
+            continue;
+        }
         const auto d = decode_utf8(segment, i);
         if (!unicode::is_number(d.cp)) {
             i += d.len;

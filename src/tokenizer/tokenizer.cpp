@@ -143,7 +143,9 @@ ojson byte_level_json(bool add_prefix_space, bool use_regex) {
 
 }  // namespace
 
-const std::string& Tokenizer::byte_to_char(uint8_t b) { return byte_tables().to_char[b]; }
+const std::string& Tokenizer::byte_to_char(uint8_t b) {
+    return byte_tables().to_char[b];
+}
 
 Tokenizer::Tokenizer() : instance_(g_next_instance++) {}
 
@@ -173,8 +175,8 @@ void Tokenizer::build() {
         const auto [a, b] = merge_list_[r];
         auto it = piece_to_id_.find(pieces_[a] + pieces_[b]);
         if (it == piece_to_id_.end())
-            fail("tokenizer: merge " + std::to_string(r) + " ('" + pieces_[a] + "' '" +
-                 pieces_[b] + "') makes a token missing from the vocabulary");
+            fail("tokenizer: merge " + std::to_string(r) + " ('" + pieces_[a] + "' '" + pieces_[b] +
+                 "') makes a token missing from the vocabulary");
         merges_[(uint64_t(uint32_t(a)) << 32) | uint32_t(b)] = {static_cast<int32_t>(r),
                                                                 it->second};
     }
@@ -671,10 +673,11 @@ std::string Tokenizer::to_json() const {
     // The model is written by hand: an ordered_json object with 10^5 keys inserts in O(n^2).
     std::string out = j.dump(2);
     out.resize(out.size() - 2);  // drop "\n}"
-    out += ",\n  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n"
-           "    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n"
-           "    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n"
-           "    \"byte_fallback\": false,\n    \"ignore_merges\": ";
+    out +=
+        ",\n  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n"
+        "    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n"
+        "    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n"
+        "    \"byte_fallback\": false,\n    \"ignore_merges\": ";
     out += ignore_merges_ ? "true" : "false";
     out += ",\n    \"vocab\": {";
     bool first = true;
@@ -694,9 +697,12 @@ std::string Tokenizer::to_json() const {
     return out;
 }
 
-void Tokenizer::save(const std::string& path) const { write_file_atomic(path, to_json()); }
+void Tokenizer::save(const std::string& path) const {
+    write_file_atomic(path, to_json());
+}
 
-void Tokenizer::save_gpt2(const std::string& vocab_json_path, const std::string& merges_path) const {
+void Tokenizer::save_gpt2(const std::string& vocab_json_path,
+                          const std::string& merges_path) const {
     std::string vocab = "{";
     for (size_t id = 0; id < pieces_.size(); ++id) {
         if (!in_model_[id]) continue;

@@ -37,9 +37,8 @@ constexpr auto kAscii = make_ascii_table();
 
 }  // namespace
 
-Decoded decode_utf8(std::string_view s, size_t i) {
+Decoded decode_utf8_multibyte(std::string_view s, size_t i) {
     const auto b0 = static_cast<uint8_t>(s[i]);
-    if (b0 < 0x80) return {b0, 1};
     uint32_t len, cp, min;
     if (b0 >= 0xC2 && b0 <= 0xDF) {
         len = 2, cp = b0 & 0x1F, min = 0x80;
@@ -60,8 +59,14 @@ Decoded decode_utf8(std::string_view s, size_t i) {
     return {cp, len};
 }
 
-bool is_letter(uint32_t cp) { return cp != kInvalid && in_ranges(kLetterRanges, cp); }
-bool is_number(uint32_t cp) { return cp != kInvalid && in_ranges(kNumberRanges, cp); }
+bool is_letter(uint32_t cp) {
+    if (cp < 0x80) return kAscii[cp] == CharClass::Letter;
+    return cp != kInvalid && in_ranges(kLetterRanges, cp);
+}
+bool is_number(uint32_t cp) {
+    if (cp < 0x80) return cp >= '0' && cp <= '9';
+    return cp != kInvalid && in_ranges(kNumberRanges, cp);
+}
 
 bool is_space(uint32_t cp) {
     if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);

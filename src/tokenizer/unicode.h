@@ -18,8 +18,12 @@ struct Decoded {
     uint32_t len;
 };
 
+Decoded decode_utf8_multibyte(std::string_view s, size_t i);
 // s[i] must exist.
-Decoded decode_utf8(std::string_view s, size_t i);
+inline Decoded decode_utf8(std::string_view s, size_t i) {
+    const auto b0 = static_cast<uint8_t>(s[i]);
+    return b0 < 0x80 ? Decoded{b0, 1} : decode_utf8_multibyte(s, i);
+}
 
 bool is_letter(uint32_t cp);  // general category L*
 bool is_number(uint32_t cp);  // general category N* (also Rust's char::is_numeric)
