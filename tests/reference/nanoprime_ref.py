@@ -44,7 +44,6 @@ import tempfile
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils import stateless
 
 # ----------------------------------------------------------------------------------------------
 # safetensors
@@ -734,18 +733,11 @@ def cmd_selftest(a):
                               for s, e in zip(starts[:-1], starts[1:]))
                     check(err < 1e-10, f"{tag} mode {mode}: documents independent (max diff {err:.1e})")
 
-            # gradcheck (fp64, quantisers off), every parameter at once; ssd only, as it is the fastest and
-            # the modes were shown equal above.
+            # Finite differences (fp64, quantisers off) along a random direction in each parameter
+            # tensor, as torch gradcheck's fast mode does (whose failure path is far too slow here).
             set_quantize(False)
-            names = [k for k, _ in m64.named_parameters()]
-            base = [p.detach().clone() for p in m64.parameters()]
-            for mode in ("ssd",):
-                def f(*ps):
-                    return functional_loss(m64, names, ps, tokens, mask, mode)
-                inputs = tuple(b.clone().requires_grad_(True) for b in base)
-                ok = torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-7, rtol=1e-5, fast_mode=True,
-                                              raise_exception=False)
-                check(ok, f"{tag} gradcheck fp64 no-quant mode {mode}")
+            worst = directional_fd_check(m64, tokens, mask, "ssd", seed=vi)
+            check(worst[1] < 1e-6, f"{tag} finite differences fp64 no-quant: worst {worst[0]} rel err {worst[1]:.1e}")
 
         # STE of BitLinear: dL/dx = dL/dy W', dL/dW = dL/dy^T x̂ (DESIGN §2.2).
         set_quantize(True)
@@ -777,22 +769,27 @@ def cmd_selftest(a):
     return 1 if failures else 0
 
 
-class _LossOf(nn.Module):
-    """model.loss as a module call, so stateless.functional_call can substitute the parameters."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens, mask, mode):
-        return self.model.loss(tokens, mask, mode)[0]
-
-
-def functional_loss(model, names, params, tokens, mask, mode):
-    """Loss as a function of explicit parameter tensors (for gradcheck)."""
-    wrap = _LossOf(model)
-    return stateless.functional_call(wrap, {"model." + n: t for n, t in zip(names, params)},
-                                     (tokens, mask, mode))
+def directional_fd_check(model, tokens, mask, mode, seed=0, eps=1e-5):
+    """For each parameter tensor: central difference of the loss along a random unit direction u
+    against grad·u. Returns (worst tensor, its relative error)."""
+    _, _, grads = loss_and_grads(model, tokens, mask, mode)
+    g = torch.Generator().manual_seed(seed)
+    worst = ("", 0.0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            u = torch.randn(p.shape, generator=g, dtype=p.dtype)
+            u /= u.norm()
+            keep = p.clone()
+            p.add_(eps * u)
+            lp = float(model.loss(tokens, mask, mode)[0])
+            p.copy_(keep - eps * u)
+            lm = float(model.loss(tokens, mask, mode)[0])
+            p.copy_(keep)
+            fd, an = (lp - lm) / (2 * eps), float((grads[name] * u).sum())
+            err = abs(fd - an) / max(abs(an), abs(fd), 1e-6)
+            if err > worst[1]:
+                worst = (name, err)
+    return worst
 
 
 def main(argv=None):
