@@ -13,14 +13,16 @@ echo "== 1. a random-initialised nano model"
 $NP init --preset nano --out "$OUT/nano-init" --seed 1 --force
 $NP params "$OUT/nano-init"
 
-echo "== 2. loss of the untrained model on 4 rows of 256 tokens (documents separated by id 0)"
-python3 - "$OUT/tokens.json" <<'PY'
-import json, random, sys
-random.seed(0)
-rows = [[random.randrange(1, 4096) for _ in range(256)] for _ in range(4)]
-for r in rows:
-    for t in range(0, 256, 64): r[t] = 0   # <|endoftext|> starts a new document
-json.dump(rows, open(sys.argv[1], "w"))
-PY
-$NP loss --ckpt "$OUT/nano-init" --tokens "$OUT/tokens.json" --grads "$OUT/grads.safetensors"
-echo "(an untrained model scores about ln(4096) = 8.32 nats; gradients written to $OUT/grads.safetensors)"
+echo "== 2. reasoning-gym data (English + Italian), a BPE tokenizer trained on it, token shards"
+$NP gym --task all --n 3000 --lang both --difficulty 3 --seed 1 --out "$OUT/gym.jsonl"
+# The tokenizer learns from the problems' text (questions, step-by-step reasoning, answers).
+python3 -c "import json,sys; [print(r['question']+'\n'+r['thinking']+'\n'+r['answer']+'\n') for r in map(json.loads, open(sys.argv[1]))]" \
+    "$OUT/gym.jsonl" > "$OUT/gym.txt"
+$NP tokenizer train --input "$OUT/gym.txt" --vocab 4096 --out "$OUT/tokenizer.json"
+echo "Quanto fa 4974 + 1818?" | $NP tokenize --tokenizer "$OUT/tokenizer.json" | head -12
+$NP data prepare --input "$OUT/gym.jsonl" --tokenizer "$OUT/tokenizer.json" --out "$OUT/shards" --quiet
+
+echo "== 3. loss (and gradients) of the untrained model on 4 rows of 256 tokens of chat-formatted problems"
+$NP loss --ckpt "$OUT/nano-init" --tokens "$OUT/shards/train_00000.npts" --seq 256 --batch 4 \
+    --grads "$OUT/grads.safetensors"
+echo "(an untrained model scores about ln(4096) = 8.32 nats on the assistant tokens; gradients in $OUT/grads.safetensors)"
