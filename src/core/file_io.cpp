@@ -31,20 +31,28 @@ std::string read_file_prefix(const std::string& path, size_t n) {
 }
 
 void write_file_atomic(const std::string& path, std::span<const char> bytes) {
+    write_file_atomic(path, {bytes});
+}
+
+void write_file_atomic(const std::string& path,
+                       std::initializer_list<std::span<const char>> parts) {
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) fail(path + ": cannot create temporary file " + tmp + " (" + std::strerror(errno) + ")");
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            fail(path + ": write failed (" + std::strerror(e) + ")");
+    if (fd < 0)
+        fail(path + ": cannot create temporary file " + tmp + " (" + std::strerror(errno) + ")");
+    for (std::span<const char> bytes : parts) {
+        size_t done = 0;
+        while (done < bytes.size()) {
+            ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                int e = errno;
+                ::close(fd);
+                ::unlink(tmp.c_str());
+                fail(path + ": write failed (" + std::strerror(e) + ")");
+            }
+            done += size_t(n);
         }
-        done += size_t(n);
     }
     if (::fsync(fd) != 0 || ::close(fd) != 0) {
         ::unlink(tmp.c_str());

@@ -6,14 +6,21 @@
 
 namespace np {
 
+// splitmix64 finaliser: a strong 64-bit mix, used for seeding and hashing.
+inline uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
 class Rng {
 public:
     explicit Rng(uint64_t seed) : state_(seed) {}
     uint64_t next_u64() {
-        uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
+        uint64_t z = splitmix64(state_);
+        state_ += 0x9e3779b97f4a7c15ull;
+        return z;
     }
     double uniform() { return double(next_u64() >> 11) * 0x1.0p-53; }  // [0, 1)
     double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/rng.h"
 #include "data/prepare.h"
 #include "data/shard.h"
 
@@ -16,14 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-uint64_t mix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 uint64_t hash3(uint64_t a, uint64_t b, uint64_t c) {
-    return mix(mix(mix(a) ^ b) ^ c);
+    return splitmix64(splitmix64(splitmix64(a) ^ b) ^ c);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/rng.h"
 #include "data/chat.h"
 #include "data/shard.h"
 
@@ -16,13 +17,6 @@ namespace np::data {
 namespace fs = std::filesystem;
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 
 struct SplitWriter {
     SplitWriter(std::string d, std::string s, uint64_t n, int32_t v)

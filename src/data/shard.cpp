@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 static_assert(std::endian::native == std::endian::little,
               "shards are read by direct mapping on LE");
@@ -35,23 +36,6 @@ T get(const uint8_t* p) {
     T v;
     std::memcpy(&v, p, sizeof(T));
     return v;
-}
-
-void write_all(int fd, const void* data, size_t n, const std::string& path,
-               const std::string& tmp) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-        ssize_t w = ::write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            fail(path + ": write failed (" + std::strerror(e) + ")");
-        }
-        p += w;
-        n -= size_t(w);
-    }
 }
 
 }  // namespace
@@ -93,20 +77,10 @@ void write_shard(const std::string& path, std::span<const int32_t> ids,
     put<uint32_t>(header, 24, vocab_size);
     put<uint64_t>(header, 32, fnv1a64(payload.data(), payload.size()));
 
-    std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) fail(path + ": cannot create " + tmp + " (" + std::strerror(errno) + ")");
-    write_all(fd, header.data(), header.size(), path, tmp);
-    write_all(fd, payload.data(), payload.size(), path, tmp);
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        ::unlink(tmp.c_str());
-        fail(path + ": fsync/close failed (" + std::strerror(errno) + ")");
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        int e = errno;
-        ::unlink(tmp.c_str());
-        fail(path + ": rename from " + tmp + " failed (" + std::strerror(e) + ")");
-    }
+    auto chars = [](const std::vector<uint8_t>& v) {
+        return std::span<const char>(reinterpret_cast<const char*>(v.data()), v.size());
+    };
+    write_file_atomic(path, {chars(header), chars(payload)});
 }
 
 ShardReader::ShardReader(const std::string& path, bool verify) : path_(path) {

@@ -159,6 +159,11 @@ class Config:
 QUANTIZE = os.environ.get("NANOPRIME_REF_NO_QUANT", "0") in ("", "0")
 
 
+# When the innermost list exists, BitLinear appends (module name, min distance of |x*s| to a .5
+# rounding boundary, same for |W/gamma|): compare reports how close the reference came to a flip.
+QUANT_MARGINS = []
+
+
 def set_quantize(on):
     global QUANTIZE
     QUANTIZE = bool(on)
@@ -195,6 +200,11 @@ class BitLinear(Param):
         gamma = W.abs().mean().clamp(min=1e-5)
         Wq = torch.clamp(torch.round(W / gamma), -1, 1) * gamma
         s = 127.0 / x.abs().amax(-1, keepdim=True).clamp(min=1e-5)
+        if QUANT_MARGINS:
+            with torch.no_grad():
+                QUANT_MARGINS[-1].append((getattr(self, "path", "?"),
+                                          ((x * s).abs().frac() - 0.5).abs().min().item(),
+                                          ((W / gamma).abs() - 0.5).abs().min().item()))
         xq = torch.clamp(torch.round(x * s), -128, 127) / s
         x_ste = x + (xq - x).detach()
         W_ste = W + (Wq - W).detach()
@@ -526,6 +536,8 @@ def load_model(ckpt, dtype=torch.float32):
                 raise ValueError(f"{ckpt}/model.safetensors: {n} has shape {list(tensors[n].shape)}, "
                                  f"expected {list(p.shape)}")
             p.copy_(tensors[n])
+    for n, m in model.named_modules():
+        m.path = n
     return model.to(dtype)
 
 
@@ -588,18 +600,32 @@ def grad_stats(ref, got):
 
 
 def cmd_compare(a):
-    set_quantize(not a.no_quant)
+    """Two regimes. Without quantisers the C++ and this script differ only by float summation order,
+    so every gradient element must agree (max |diff| <= 1e-4 * max |grad| of its tensor) and the loss
+    to 1e-6. With the quantisers on, a summation-order difference can move a value across a rounding
+    boundary of the int8 activation quantiser (x*s within ~1e-5 of k+0.5; more rarely W/gamma near
+    0.5): one quantised value changes by a whole step and the gradients downstream of it by up to a
+    few 1e-3 locally (observed: loss 5e-6, rel L2 up to 2.6e-3, 1-cos ~1e-6 on a 32-wide model).
+    Such flips are legitimate, so there a tensor passes when its direction agrees (1-cos <= 1e-4)
+    and its relative L2 error is <= 1e-2; the loss must agree to 1e-4. A real bug (wrong scale, eps,
+    RoPE pairing, missing reset) shows up at 1e-2..1 in the regime without quantisers."""
+    quant = not a.no_quant
+    set_quantize(quant)
+    loss_tol = a.loss_tol if a.loss_tol is not None else (1e-4 if quant else 1e-6)
     model = load_model(a.ckpt)
     tokens, mask = read_batch(a.tokens, a.mask)
+    QUANT_MARGINS.clear()
+    QUANT_MARGINS.append([])
     loss, n, grads = loss_and_grads(model, tokens, mask, a.mode)
+    margins = QUANT_MARGINS.pop()
     cpp = json.loads(a.loss_json)
     cpp_grads = load_safetensors(a.grads)
     problems = []
     rel = abs(cpp["loss"] - loss) / max(abs(loss), 1e-12)
     print(f"loss: reference {loss:.8f}  nanoprime {cpp['loss']:.8f}  rel diff {rel:.2e} "
-          f"(tol {a.loss_tol:g});  tokens {n} vs {cpp.get('tokens')}")
-    if not rel < a.loss_tol:
-        problems.append(f"loss differs: rel {rel:.3e}")
+          f"(tol {loss_tol:g});  tokens {n} vs {cpp.get('tokens')};  quantisers {'on' if quant else 'off'}")
+    if not rel <= loss_tol:
+        problems.append(f"loss differs: rel {rel:.3e} > {loss_tol:g}")
     if cpp.get("tokens") != n:
         problems.append(f"token count differs: reference {n}, nanoprime {cpp.get('tokens')}")
     missing = sorted(set(grads) - set(cpp_grads))
@@ -608,11 +634,10 @@ def cmd_compare(a):
         problems.append(f"gradients missing from {a.grads}: {missing}")
     if extra:
         problems.append(f"unexpected tensors in {a.grads}: {extra}")
-    # Criterion: a float-summation-order difference can move a value across a rounding boundary of the
-    # int8 activation quantiser (or, rarely, the ternary one); that changes one quantised value by a
-    # whole step and the gradients near it, not the whole tensor. So a tensor passes when it points the
-    # same way (cos) and its relative L2 error is small; the elementwise max is printed for information.
-    print(f"{'tensor':44s} {'max|d|/max|g|':>13s} {'rel_l2':>9s} {'1-cos':>9s} {'n>1e-3':>7s}")
+    crit = (f"1-cos <= {a.cos_tol:g} and rel_l2 <= {a.l2_tol:g}" if quant
+            else f"max|d|/max|g| <= {a.elem_tol:g}")
+    print(f"gradients must satisfy: {crit}")
+    print(f"{'tensor':44s} {'max|d|/max|g|':>13s} {'rel_l2':>9s} {'1-cos':>9s}")
     worst = None
     for name in grads:
         if name not in cpp_grads:
@@ -621,22 +646,32 @@ def cmd_compare(a):
         if list(ref.shape) != list(got.shape):
             problems.append(f"{name}: shape {list(got.shape)}, expected {list(ref.shape)}")
             continue
-        s = grad_stats(ref, got)
-        ok = s["rel_l2"] < a.grad_tol and s["cos"] > 1 - a.cos_tol
-        flag = "" if ok else "   <-- MISMATCH"
-        print(f"{name:44s} {s['max_abs_rel']:13.2e} {s['rel_l2']:9.2e} {1 - s['cos']:9.2e} "
-              f"{s['n_bad']:7d}{flag}")
+        st = grad_stats(ref, got)
+        if quant:
+            ok = st["rel_l2"] <= a.l2_tol and 1 - st["cos"] <= a.cos_tol
+        else:
+            ok = st["max_abs_rel"] <= a.elem_tol
+        ok = ok and bool(torch.isfinite(got).all())
+        print(f"{name:44s} {st['max_abs_rel']:13.2e} {st['rel_l2']:9.2e} {1 - st['cos']:9.2e}"
+              + ("" if ok else "   <-- MISMATCH"))
         if not ok:
-            problems.append(f"{name}: rel_l2 {s['rel_l2']:.3e} (tol {a.grad_tol:g}), "
-                            f"1-cos {1 - s['cos']:.3e} (tol {a.cos_tol:g})")
-        if worst is None or s["max_abs_rel"] > worst[1]:
-            worst = (name, s["max_abs_rel"])
+            problems.append(f"{name}: max|d|/max|g| {st['max_abs_rel']:.2e}, rel_l2 {st['rel_l2']:.2e}, "
+                            f"1-cos {1 - st['cos']:.2e}")
+        if worst is None or st["max_abs_rel"] > worst[1]:
+            worst = (name, st["max_abs_rel"])
     if worst:
         print(f"largest elementwise difference: {worst[0]} {worst[1]:.2e} of its max |grad|")
+    if quant and margins:
+        close = sorted(margins, key=lambda m: m[1])[:3]
+        print("closest int8 rounding decisions (|frac(x*s)| distance to 0.5): "
+              + ", ".join(f"{nm} {d:.1e}" for nm, d, _ in close)
+              + f"; closest ternary: {min(margins, key=lambda m: m[2])[2]:.1e}")
     if problems:
         print("MISMATCH between nanoprime and the PyTorch reference:")
         for p in problems:
             print("  " + p)
+        if quant:
+            print("  (if the same check passes with --no-quant, a rounding flip is the likely cause)")
         return 1
     print("OK: nanoprime matches the PyTorch reference")
     return 0
@@ -811,9 +846,11 @@ def main(argv=None):
     common(p)
     p.add_argument("--loss-json", required=True)
     p.add_argument("--grads", required=True)
-    p.add_argument("--loss-tol", type=float, default=1e-4)
-    p.add_argument("--grad-tol", type=float, default=1e-3, help="max relative L2 error per tensor")
-    p.add_argument("--cos-tol", type=float, default=1e-4, help="max 1 - cosine similarity per tensor")
+    p.add_argument("--loss-tol", type=float, help="relative; default 1e-4 (quant) or 1e-6 (--no-quant)")
+    p.add_argument("--elem-tol", type=float, default=1e-4,
+                   help="--no-quant: max |diff| / max |grad| per tensor")
+    p.add_argument("--l2-tol", type=float, default=1e-2, help="quantised: max relative L2 error per tensor")
+    p.add_argument("--cos-tol", type=float, default=1e-4, help="quantised: max 1 - cosine per tensor")
     p = sub.add_parser("init")
     p.add_argument("--config", required=True)
     p.add_argument("--out", required=True)
