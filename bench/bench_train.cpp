@@ -16,7 +16,7 @@
 int main(int argc, char** argv) {
     CLI::App app{"bench_train: forward+backward tokens/s of the CPU trainer's model step"};
     std::string preset = "nano";
-    int batch = 4, seq = 256, threads = 2, steps = 5, warmup = 1;
+    int batch = 4, seq = 256, threads = 2, steps = 5, warmup = 1, doc_len = 0;
     bool no_quant = false;
     app.add_option("--preset", preset, "nano | small | elleci-1.5b")->capture_default_str();
     app.add_option("--batch", batch)->capture_default_str();
@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
     app.add_option("--threads", threads)->capture_default_str();
     app.add_option("--steps", steps, "Timed steps")->capture_default_str();
     app.add_option("--warmup", warmup, "Untimed steps first")->capture_default_str();
+    app.add_option("--doc-len", doc_len, "A new document (id 0) every N tokens; 0 = one per row")
+        ->capture_default_str();
     app.add_flag("--no-quant", no_quant, "BitLinear quantisers off (plain linear layers)");
     CLI11_PARSE(app, argc, argv);
 
@@ -32,11 +34,12 @@ int main(int argc, char** argv) {
     np::Model<float> model(np::ModelConfig::preset(preset));
     model.init_random(1);
     model.quantize = !no_quant;
-    // Random tokens with a document boundary every ~100 tokens, as in packed pretraining rows.
+    // Random tokens; with --doc-len, packed documents as in pretraining rows.
     np::Rng rng(7);
     std::vector<int32_t> tokens(size_t(batch) * seq);
     for (auto& t : tokens) t = 1 + int32_t(rng.next_u64() % uint64_t(model.cfg.vocab_size - 1));
-    for (size_t i = 0; i < tokens.size(); i += 100) tokens[i] = 0;
+    if (doc_len > 0)
+        for (size_t i = 0; i < tokens.size(); i += size_t(doc_len)) tokens[i] = 0;
 
     double loss = 0;
     for (int i = 0; i < warmup; i++) loss = model.loss(tokens, {}, batch, seq, true).loss;
@@ -51,6 +54,7 @@ int main(int argc, char** argv) {
                         {"seq", seq},
                         {"threads", threads},
                         {"quantize", !no_quant},
+                        {"doc_len", doc_len},
                         {"steps", steps},
                         {"loss", loss},
                         {"ms_per_step", 1e3 * secs / steps},

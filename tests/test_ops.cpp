@@ -117,3 +117,15 @@ TEST(Ops, SeqLayoutRestartsAtEndOfText) {
         EXPECT_EQ(L.pos[i], pos[i]) << i;
     }
 }
+
+TEST(Ops, FastExpIsWithinTwoUlpOfLibm) {
+    double worst = 0;
+    for (float x = -87.f; x <= 88.f; x += 0.0137f) {
+        float a = exp_fast(x), b = std::exp(x);
+        worst = std::max(worst, std::fabs(double(a) - double(b)) / double(b));
+    }
+    EXPECT_LT(worst, 2.5e-7);
+    EXPECT_EQ(exp_fast(0.f), 1.f);
+    EXPECT_LT(exp_fast(-200.f), 1e-37f);
+    EXPECT_TRUE(std::isfinite(exp_fast(200.f)));
+}

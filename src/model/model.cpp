@@ -177,13 +177,13 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
             for (int v = 1; v < V; v++) mx = std::max(mx, row[v]);
             // exp in the model's precision (shifted by the max, so in [0, 1]); sums in double.
             double sum = 0;
-            for (int v = 0; v < V; v++) sum += double(std::exp(row[v] - mx));
+            for (int v = 0; v < V; v++) sum += double(exp_fast(row[v] - mx));
             const int target = tokens[r + 1];
             const double lse = double(mx) + std::log(sum);
             chunk_loss += lse - double(row[target]);
             if (backward) {  // d/dlogits of mean CE: (softmax - onehot) / n
                 const T inv = T(1.0 / double(n)), shift = T(lse);
-                for (int v = 0; v < V; v++) row[v] = std::exp(row[v] - shift) * inv;
+                for (int v = 0; v < V; v++) row[v] = exp_fast(row[v] - shift) * inv;
                 row[target] -= inv;
             }
         }

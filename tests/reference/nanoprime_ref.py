@@ -156,7 +156,8 @@ class Config:
 # ----------------------------------------------------------------------------------------------
 # building blocks
 
-QUANTIZE = os.environ.get("NANOPRIME_REF_NO_QUANT", "0") in ("", "0")
+QUANTIZE_DEFAULT = os.environ.get("NANOPRIME_REF_NO_QUANT", "0") in ("", "0")
+QUANTIZE = QUANTIZE_DEFAULT
 
 
 # When the innermost list exists, BitLinear appends (module name, min distance of |x*s| to a .5
@@ -233,10 +234,16 @@ class Docs:
         first = torch.where(start, idx, torch.zeros_like(idx))
         self.first = torch.cummax(first, dim=1).values          # first position of t's document
         self.pos = idx - self.first                             # position inside the document
-        self.segments = []                                      # (row, begin, end) per document
-        for b in range(B):
-            starts = [t for t in range(T) if bool(start[b, t])] + [T]
-            self.segments += [(b, s, e) for s, e in zip(starts[:-1], starts[1:])]
+        self._start_rows = start.tolist()
+
+    @property
+    def segments(self):
+        """(row, begin, end) of every document, row by row."""
+        out = []
+        for b, row in enumerate(self._start_rows):
+            starts = [t for t, s in enumerate(row) if s] + [self.T]
+            out += [(b, s, e) for s, e in zip(starts[:-1], starts[1:])]
+        return out
 
 
 def rope(x, pos, theta):
@@ -344,7 +351,7 @@ class Mamba2(nn.Module):
         win = F.pad(xBC, (0, 0, K - 1, 0)).unfold(1, K, 1)     # [B, T, C, K]: tap j reads t-K+1+j
         j = torch.arange(K)
         valid = (j[None, None, :] >= (K - 1 - docs.pos)[..., None]).to(h.dtype)  # inside the document
-        xBC = F.silu(torch.einsum("btcj,cj->btc", win * valid[:, :, None, :], self.conv1d.weight) + self.conv1d.bias)
+        xBC = F.silu((win * valid[:, :, None, :] * self.conv1d.weight).sum(-1) + self.conv1d.bias)
         x, Bm, Cm, dt, A = self._heads(xBC, dt)
         if mode == "scan":
             keep = (~docs.start).to(h.dtype)                    # 0 at a document start: S_{t-1} -> 0
@@ -454,8 +461,9 @@ class Layer(nn.Module):
     def forward(self, x, docs, mode):
         h = self.mixer_norm(x)
         if mode == "segment":
-            parts = [self.mixer.forward_doc(h[b, s:e]) for b, s, e in docs.segments]
-            rows = [torch.cat([p for (b, _, _), p in zip(docs.segments, parts) if b == r]) for r in range(docs.B)]
+            segs = docs.segments
+            parts = [self.mixer.forward_doc(h[b, s:e]) for b, s, e in segs]
+            rows = [torch.cat([p for (b, _, _), p in zip(segs, parts) if b == r]) for r in range(docs.B)]
             m = torch.stack(rows)
         else:
             m = self.mixer.forward_rows(h, docs, mode)
@@ -601,14 +609,18 @@ def grad_stats(ref, got):
 
 def cmd_compare(a):
     """Two regimes. Without quantisers the C++ and this script differ only by float summation order,
-    so every gradient element must agree (max |diff| <= 1e-4 * max |grad| of its tensor) and the loss
-    to 1e-6. With the quantisers on, a summation-order difference can move a value across a rounding
-    boundary of the int8 activation quantiser (x*s within ~1e-5 of k+0.5; more rarely W/gamma near
-    0.5): one quantised value changes by a whole step and the gradients downstream of it by up to a
-    few 1e-3 locally (observed: loss 5e-6, rel L2 up to 2.6e-3, 1-cos ~1e-6 on a 32-wide model).
-    Such flips are legitimate, so there a tensor passes when its direction agrees (1-cos <= 1e-4)
-    and its relative L2 error is <= 1e-2; the loss must agree to 1e-4. A real bug (wrong scale, eps,
-    RoPE pairing, missing reset) shows up at 1e-2..1 in the regime without quantisers."""
+    so every gradient element must agree (max |diff| <= 1e-4 * max |grad| of its tensor; observed
+    <= 6e-6) and the loss to 1e-6 (observed ~2e-8).
+    With the quantisers on, a summation-order difference moves values across rounding boundaries of
+    the int8 activation quantiser (x*s within ~1e-5 of k+0.5 happens several times per batch, exact
+    fp32 ties too; more rarely W/gamma near 0.5): that quantised value changes by a whole step and
+    the gradients downstream of it change locally. Observed on the 32-wide test models over 8 seeds,
+    B*T up to 192: loss rel <= 8e-6, per-tensor rel L2 <= 9e-3 (worst on 4-element tensors such as
+    mamba.D), 1-cos <= 2e-5. Real quantiser bugs (127 -> 128, per-row gamma, no activation
+    quantisation) give rel L2 >= 0.24 and 1-cos >= 2.5e-2. So with quantisers a tensor passes when
+    rel L2 <= 5e-2 and 1-cos <= 1e-3, and the loss must agree to 1e-4. The strict regime is the one
+    that catches small modelling errors (RMSNorm eps, RoPE pairing/theta, attention scale, missing
+    document resets all fail it); the script test runs both."""
     quant = not a.no_quant
     set_quantize(quant)
     loss_tol = a.loss_tol if a.loss_tol is not None else (1e-4 if quant else 1e-6)
@@ -836,7 +848,7 @@ def main(argv=None):
         p.add_argument("--ckpt", required=True)
         p.add_argument("--tokens", required=True)
         p.add_argument("--mask")
-        p.add_argument("--no-quant", action="store_true", default=not QUANTIZE)
+        p.add_argument("--no-quant", action="store_true", default=not QUANTIZE_DEFAULT)
         p.add_argument("--mode", choices=["segment", "scan", "ssd"], default="segment")
 
     p = sub.add_parser("loss")
@@ -849,8 +861,8 @@ def main(argv=None):
     p.add_argument("--loss-tol", type=float, help="relative; default 1e-4 (quant) or 1e-6 (--no-quant)")
     p.add_argument("--elem-tol", type=float, default=1e-4,
                    help="--no-quant: max |diff| / max |grad| per tensor")
-    p.add_argument("--l2-tol", type=float, default=1e-2, help="quantised: max relative L2 error per tensor")
-    p.add_argument("--cos-tol", type=float, default=1e-4, help="quantised: max 1 - cosine per tensor")
+    p.add_argument("--l2-tol", type=float, default=5e-2, help="quantised: max relative L2 error per tensor")
+    p.add_argument("--cos-tol", type=float, default=1e-3, help="quantised: max 1 - cosine per tensor")
     p = sub.add_parser("init")
     p.add_argument("--config", required=True)
     p.add_argument("--out", required=True)

@@ -16,6 +16,17 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
     exit 77
 fi
 
+# The reference checks itself first (its three mixer forms agree in fp64, documents are independent,
+# finite differences match autograd, BitLinear STE); a broken reference must not judge the engine.
+if ! "$PY" "$REF" selftest >"${TMPDIR:-/tmp}/np_ref_selftest.$$.log" 2>&1; then
+    cat "${TMPDIR:-/tmp}/np_ref_selftest.$$.log"
+    rm -f "${TMPDIR:-/tmp}/np_ref_selftest.$$.log"
+    echo "FAIL: the PyTorch reference's own selftest failed"
+    exit 1
+fi
+rm -f "${TMPDIR:-/tmp}/np_ref_selftest.$$.log"
+echo "reference selftest: ok"
+
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
