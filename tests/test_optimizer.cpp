@@ -202,8 +202,9 @@ TEST(AdamW8bit, BlockwiseQuantisationPicksNearestCodeAndBoundsError) {
             ASSERT_LE(std::fabs(x[i] / a - code[q[i]]), best + 1e-6f) << i;
             // The widest gap between neighbouring codes is < 0.015 (top decade, 64 steps).
             EXPECT_LE(std::fabs(x[i] - y[i]), 0.0075f * a) << i;
-            if (std::fabs(x[i]) >= 0.1f * a)
+            if (std::fabs(x[i]) >= 0.1f * a) {
                 EXPECT_LE(std::fabs(x[i] - y[i]), 0.075f * std::fabs(x[i]));
+            }
         }
         for (size_t k = 0; k < amax.size(); k++) {
             float m = 0;
@@ -249,10 +250,11 @@ double rel_l2(const std::vector<float>& a, const std::vector<float>& b,
 
 TEST(AdamW8bit, StaysCloseToFp32StateOver100Steps) {
     // 100 steps on a noisy quadratic with fp32 and 8-bit state from the same start. The
-    // dynamic-tree code is linear inside each decade, so a moment one decade below its block's
-    // absmax keeps only ~5-10% relative precision per step: the trajectories drift apart by a few
-    // percent of how far the parameters moved (measured: ~4% at lr 1e-2, where they move by their
-    // own size), while the loss reached is the same to well under 1%.
+    // dynamic-tree code is linear inside each decade, so a moment a decade below its block's absmax
+    // keeps only ~5-10% relative precision per step: the trajectories drift apart by a few percent
+    // of how far the parameters moved (measured ~3%, also at lr 1e-2 where they move by their own
+    // size), while stochastic rounding keeps the loss reached the same to ~0.1% of the decrease
+    // (nearest rounding was ~1-3% behind: shrinking moments stuck on their code).
     const ParamLayout L = make_layout({{64, 128}, {96}, {40, 128}});
     for (int block : {256, 2048})
         for (double lr : {1e-2, 1e-3}) {
@@ -277,8 +279,8 @@ TEST(AdamW8bit, StaysCloseToFp32StateOver100Steps) {
                 "8-bit (block %d, lr %g) vs fp32 after 100 steps: |dp|/|p32-p0| = %.4f, |dp|/|p| = "
                 "%.5f, loss %.4f vs %.4f (start %.4f)\n",
                 block, lr, moved, rel, l8, l32, l0);
-            EXPECT_LT(moved, 0.08);
-            EXPECT_LT(rel, lr < 5e-3 ? 1e-2 : 0.08);
+            EXPECT_LT(moved, 0.05);
+            EXPECT_LT(rel, lr < 5e-3 ? 1e-2 : 0.05);
             EXPECT_LT(std::fabs(l8 - l32), 0.01 * (l0 - l32));
             // 8-bit state: ~2 bytes per value plus scales; the 96-value vector stays fp32.
             EXPECT_LT(o8.state_bytes(), o32.state_bytes() / 3);

@@ -36,6 +36,7 @@ QuantizedActs random_acts(int R, int C, std::mt19937& rng, int lo = -128, int hi
     a.cols_padded = ternary_padded_cols(C);
     a.q.assign(size_t(R) * a.cols_padded, 0);
     a.scale.resize(R);
+    a.inv_scale.resize(R);
     a.qsum.resize(R);
     std::uniform_int_distribution<int> d(lo, hi);
     std::uniform_real_distribution<float> s(1.f, 100.f);
@@ -47,6 +48,7 @@ QuantizedActs random_acts(int R, int C, std::mt19937& rng, int lo = -128, int hi
         }
         a.qsum[r] = sum;
         a.scale[r] = s(rng);
+        a.inv_scale[r] = 1.f / a.scale[r];
     }
     return a;
 }
@@ -269,6 +271,7 @@ TEST(TernaryKernelsActs, Int8IdenticalToOpsQuantizer) {
         for (int c = 0; c < C; c++) m = std::max(m, std::fabs(x[size_t(r) * C + c]));
         const float s = 127.f / std::max(m, 1e-5f);
         EXPECT_EQ(q.scale[r], s);
+        EXPECT_EQ(q.inv_scale[r], 1.f / s);
         int32_t sum = 0;
         for (int c = 0; c < C; c++) {
             // ops keeps xhat = q / s; q / s * s rounds back to the integer q.
@@ -380,7 +383,7 @@ TEST(TernaryKernelsMatmul, EqualsRepeatedMatvecBitwise) {
             for (int r = 0; r < R; r++)
                 for (int o = 0; o < O; o++)
                     ASSERT_EQ(mm[size_t(r) * O + o],
-                              ternary_scale_dot(d[size_t(r) * O + o], p.gamma, x.scale[r]));
+                              ternary_scale_dot(d[size_t(r) * O + o], p.gamma, x.inv_scale[r]));
         }
     }
 }

@@ -58,7 +58,7 @@ void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cach
 // |r| <= ln2/2, exp(r) by its degree-7 Taylor polynomial (relative error < 2e-7, about 1 ulp),
 // times 2^k built in the exponent bits. Inputs are clamped to [-87, 88] (exp(-87) ~ 1.6e-38).
 inline float exp_fast(float x) {
-    x = std::fmin(std::fmax(x, -87.0f), 88.0f);
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);  // (std::fmin is a libm call)
     const float k = std::floor(x * 1.44269504f + 0.5f);
     const float r = (x - k * 0.693145751953125f) - k * 1.428606765330187e-06f;
     float p = 1.0f / 5040;

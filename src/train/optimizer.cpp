@@ -48,30 +48,48 @@ inline uint8_t nearest_code(const std::array<float, 256>& code, float x) {
     return uint8_t(std::fabs(x - c[lo]) <= std::fabs(c[hi] - x) ? lo : hi);
 }
 
-// Rounds x to one of its two neighbouring codes with probability proportional to closeness, so the
-// stored moment is unbiased. Nearest rounding is biased where the codes are sparse: a moment that
-// shrinks by less than half a code gap per step (sqrt(v) falls by only 2.5% a step with beta2 0.95)
-// rounds back to the same code forever, v stays too large and the steps too small. `u` in [0, 1).
-inline uint8_t stochastic_code(const std::array<float, 256>& code, float x, float u) {
-    const float* c = code.data();
-    if (x <= c[0]) return 0;
-    if (x >= c[255]) return 255;
-    int lo = 0, hi = 255;
-    while (hi - lo > 1) {
-        const int mid = (lo + hi) / 2;
-        if (c[mid] <= x)
-            lo = mid;
-        else
-            hi = mid;
+// A code book with a lookup table from the top 16 bits of a float (sign, exponent, 7 mantissa bits)
+// to the largest code at or below every float with those bits: two neighbouring codes are always
+// more than 2^-7 apart relatively, so the bracket of x is found with at most a step or two instead
+// of a branchy binary search.
+struct CodeIndex {
+    const float* c;
+    std::vector<uint8_t> lut;
+    explicit CodeIndex(const std::array<float, 256>& code) : c(code.data()), lut(65536) {
+        for (uint32_t key = 0; key < 65536; key++) {
+            const uint32_t bits = key < 0x8000 ? key << 16 : (key << 16) | 0xFFFFu;
+            float lowest;
+            std::memcpy(&lowest, &bits, 4);
+            int j = 0;
+            while (j < 255 && c[j + 1] <= lowest) j++;
+            lut[key] = uint8_t(j);
+        }
     }
-    return uint8_t(u * (c[hi] - c[lo]) < x - c[lo] ? hi : lo);
-}
+    // Rounds x to one of its two neighbouring codes with probability proportional to closeness, so
+    // the stored moment is unbiased. Nearest rounding is biased where codes are sparse: a moment
+    // that shrinks by less than half a code gap per step (sqrt(v) falls by only 2.5% a step with
+    // beta2 0.95) rounds back to the same code forever, v stays too large, the steps too small.
+    // u in [0, 1).
+    uint8_t stochastic(float x, float u) const {
+        if (!(x > c[0])) return 0;  // also NaN
+        if (x >= c[255]) return 255;
+        uint32_t bits;
+        std::memcpy(&bits, &x, 4);
+        int lo = lut[bits >> 16];
+        while (c[lo + 1] <= x) lo++;
+        return uint8_t(u * (c[lo + 1] - c[lo]) < x - c[lo] ? lo + 1 : lo);
+    }
+};
 
-// The rounding draw of element i's moment `which` at step t: a hash, so it does not depend on
-// threads or on where a run was resumed.
-inline float rounding_uniform(int64_t t, size_t i, uint64_t which) {
-    const uint64_t h = splitmix64(splitmix64(uint64_t(t) * 2 + which) ^ uint64_t(i));
-    return float(h >> 40) * 0x1.0p-24f;
+const CodeIndex& index_signed();
+const CodeIndex& index_unsigned();
+
+// Two rounding draws in [0, 1) for element i at a step (step_seed = splitmix64(t)): a hash, so they
+// do not depend on threads or on where a run was resumed.
+inline void rounding_uniforms(uint64_t step_seed, size_t i, float& u1, float& u2) {
+    const uint64_t h = splitmix64(step_seed ^ uint64_t(i));
+    u1 = float(h >> 40) * 0x1.0p-24f;
+    u2 = float((h >> 16) & 0xFFFFFFu) * 0x1.0p-24f;
 }
 
 constexpr size_t kFp32Chunk = 4096;  // work-block size for fp32 state
@@ -143,6 +161,17 @@ const std::array<float, 256>& dynamic_code_unsigned() {
     static const std::array<float, 256> code = make_dynamic_code(false);
     return code;
 }
+
+namespace {
+const CodeIndex& index_signed() {
+    static const CodeIndex index(dynamic_code_signed());
+    return index;
+}
+const CodeIndex& index_unsigned() {
+    static const CodeIndex index(dynamic_code_unsigned());
+    return index;
+}
+}  // namespace
 
 void quantize_blockwise(const float* x, uint8_t* codes, float* absmax, size_t n, int block,
                         const std::array<float, 256>& code) {
@@ -227,6 +256,9 @@ void AdamW::step(std::span<float> params, std::span<const float> grads, double l
     const float bc2_sqrt = float(std::sqrt(bc2));
     const auto& code_m = dynamic_code_signed();
     const auto& code_v = dynamic_code_unsigned();
+    const CodeIndex& index_m = index_signed();
+    const CodeIndex& index_v = index_unsigned();
+    const uint64_t step_seed = splitmix64(uint64_t(t_));
     float* P = params.data();
     const float* G = grads.data();
     const int64_t nb = int64_t(blocks_.size());
@@ -237,12 +269,12 @@ void AdamW::step(std::span<float> params, std::span<const float> grads, double l
         const double lr_e = lr * (spec_lr_mult.empty() ? 1.0 : double(spec_lr_mult[blk.spec]));
         const float decay = spec_decay_[blk.spec] ? float(1.0 - lr_e * cfg_.weight_decay) : 1.0f;
         const float step_size = float(lr_e / bc1);
-        float* p = P + blk.begin;
-        const float* g = G + blk.begin;
+        float* __restrict p = P + blk.begin;
+        const float* __restrict g = G + blk.begin;
         const size_t n = blk.len;
         if (!blk.q8) {
-            float* m = m32_.data() + blk.state;
-            float* v = v32_.data() + blk.state;
+            float* __restrict m = m32_.data() + blk.state;
+            float* __restrict v = v32_.data() + blk.state;
             for (size_t i = 0; i < n; i++) {
                 const float gi = g[i];
                 const float mi = m[i] * b1 + gi * one_b1;
@@ -278,10 +310,10 @@ void AdamW::step(std::span<float> params, std::span<const float> grads, double l
         const float inv_m = new_am > 0 ? 1.0f / new_am : 0.0f;
         const float inv_s = new_as > 0 ? 1.0f / new_as : 0.0f;
         for (size_t i = 0; i < n; i++) {
-            mq[i] =
-                stochastic_code(code_m, mbuf[i] * inv_m, rounding_uniform(t_, blk.begin + i, 0));
-            vq[i] =
-                stochastic_code(code_v, sbuf[i] * inv_s, rounding_uniform(t_, blk.begin + i, 1));
+            float um, uv;
+            rounding_uniforms(step_seed, blk.begin + i, um, uv);
+            mq[i] = index_m.stochastic(mbuf[i] * inv_m, um);
+            vq[i] = index_v.stochastic(sbuf[i] * inv_s, uv);
         }
     }
 }

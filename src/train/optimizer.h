@@ -10,11 +10,13 @@
 // 8-bit state (bitsandbytes-style block-wise quantisation): each tensor of at least min_8bit_numel
 // values is cut into blocks of block_size; a block keeps one fp32 absmax per moment and one byte
 // per value, an index into bitsandbytes' dynamic-tree code book (signed for m, unsigned for v).
-// Each step dequantises a block, updates it in fp32, and requantises it to the nearest code. Unlike
-// bitsandbytes the second moment is stored as sqrt(v): v spans twice the decades of m, and with v
-// itself quantised a value whose v rounds to 0 while its m does not gets an update of m/eps;
-// sqrt(v) has the same dynamic range as m, so this cannot happen. Small tensors (norm gains,
-// biases) stay fp32, as in bitsandbytes.
+// Each step dequantises a block, updates it in fp32, and requantises it, rounding stochastically to
+// one of the two neighbouring codes: unbiased, where nearest rounding leaves a slowly shrinking
+// moment stuck on its code. The draw is a hash of step and element, so runs stay reproducible and
+// resume exactly. Unlike bitsandbytes the second moment is stored as sqrt(v): v spans twice the
+// decades of m, and with v itself quantised a value whose v rounds to 0 while its m does not gets
+// an update of m/eps; sqrt(v) has the same dynamic range as m, so this cannot happen. Small tensors
+// (norm gains, biases) stay fp32, as in bitsandbytes.
 //
 // The step is allocation-free, parallel over fixed work blocks (OpenMP), and each element's result
 // does not depend on the thread count; serialize()/deserialize() restore the state exactly, so a

@@ -13,6 +13,7 @@ void quantize_acts_int8(QuantizedActs& out, const float* x, int R, int C) {
     out.cols_padded = ternary_padded_cols(C);
     out.q.resize(size_t(R) * out.cols_padded);
     out.scale.resize(size_t(R));
+    out.inv_scale.resize(size_t(R));
     out.qsum.resize(size_t(R));
     for (int r = 0; r < R; r++) {
         const float* xr = x + size_t(r) * C;
@@ -29,6 +30,7 @@ void quantize_acts_int8(QuantizedActs& out, const float* x, int R, int C) {
         }
         std::fill(q + C, q + out.cols_padded, int8_t(0));
         out.scale[size_t(r)] = s;
+        out.inv_scale[size_t(r)] = 1.f / s;
         out.qsum[size_t(r)] = sum;
     }
 }

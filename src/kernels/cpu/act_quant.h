@@ -12,7 +12,9 @@ namespace np::kern {
 struct QuantizedActs {
     int rows = 0, cols = 0, cols_padded = 0;
     std::vector<int8_t> q;     // [rows, cols_padded]
-    std::vector<float> scale;  // [rows] s (y = dot * gamma / s)
+    std::vector<float> scale;  // [rows] s
+    std::vector<float>
+        inv_scale;  // [rows] 1/s: the kernels' epilogue multiplies, y = dot * gamma * (1/s)
     std::vector<int32_t>
         qsum;  // [rows] sum_j q[r, j]: the kernels work on codes Wq + 1 and subtract it
     const int8_t* row(int r) const { return q.data() + size_t(r) * cols_padded; }

@@ -15,7 +15,17 @@ namespace {
 
 using namespace x86;
 
-// NR rows at once share each activation load.
+// NR rows at once share each activation load; within a block the codes of shift n of every row
+// meet the same 32 activations.
+template <int N, int NR>
+NP_AVX2 inline void tq2_step(const __m256i (&v)[NR], __m256i (&s)[NR], __m256i x, __m256i m3) {
+    // Keep x in a register: folded into each row's maddubs it would be loaded NR times, and the
+    // load ports, not the ALUs, would set the pace.
+    if constexpr (NR > 1) __asm__("" : "+x"(x));
+    for (int r = 0; r < NR; r++)
+        s[r] = _mm256_add_epi16(s[r], _mm256_maddubs_epi16(tq2_codes<N>(v[r], m3), x));
+}
+
 template <int NR>
 NP_AVX2 void tq2_rows(const KernelArgs& a, int o, const DotOut& out) {
     const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
@@ -33,15 +43,10 @@ NP_AVX2 void tq2_rows(const KernelArgs& a, int o, const DotOut& out) {
             __m256i v[NR];
             for (int r = 0; r < NR; r++) v[r] = ld(w[r] + 32 * j);
             const int8_t* xj = xb + 128 * j;
-            const __m256i x0 = ld(xj), x1 = ld(xj + 32), x2 = ld(xj + 64), x3 = ld(xj + 96);
-            for (int r = 0; r < NR; r++) {
-                const __m256i p0 = _mm256_maddubs_epi16(tq2_codes<0>(v[r], m3), x0);
-                const __m256i p1 = _mm256_maddubs_epi16(tq2_codes<1>(v[r], m3), x1);
-                const __m256i p2 = _mm256_maddubs_epi16(tq2_codes<2>(v[r], m3), x2);
-                const __m256i p3 = _mm256_maddubs_epi16(tq2_codes<3>(v[r], m3), x3);
-                s[r] = _mm256_add_epi16(
-                    s[r], _mm256_add_epi16(_mm256_add_epi16(p0, p1), _mm256_add_epi16(p2, p3)));
-            }
+            tq2_step<0>(v, s, ld(xj), m3);
+            tq2_step<1>(v, s, ld(xj + 32), m3);
+            tq2_step<2>(v, s, ld(xj + 64), m3);
+            tq2_step<3>(v, s, ld(xj + 96), m3);
         }
         for (int r = 0; r < NR; r++) {
             acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(s[r], ones));

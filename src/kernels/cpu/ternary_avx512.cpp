@@ -8,7 +8,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 // GCC 12's avx512fintrin.h initialises its "undefined" vectors as `__m256i __Y = __Y;`, which
 // -Wmaybe-uninitialized reports at every inlined use (GCC bug 105593, fixed in 12.3).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "kernels/cpu/ternary_x86_inl.h"
 
 #define NP_VNNI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))

@@ -15,10 +15,10 @@ struct DotOut {
     float* y = nullptr;
     size_t ld = 0;
     float gamma = 1.f;
-    const float* scale = nullptr;  // s per token
+    const float* inv_scale = nullptr;  // 1/s per token
     void put(int t, int o, int32_t d) const {
         if (dots) dots[size_t(t) * ld + size_t(o)] = d;
-        if (y) y[size_t(t) * ld + size_t(o)] = ternary_scale_dot(d, gamma, scale[t]);
+        if (y) y[size_t(t) * ld + size_t(o)] = ternary_scale_dot(d, gamma, inv_scale[t]);
     }
 };
 

@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -137,7 +139,7 @@ DotOut float_out(float* y, const TernaryView& W, const QuantizedActs& x, int t0)
     o.y = y;
     o.ld = size_t(W.rows);
     o.gamma = W.gamma;
-    o.scale = x.scale.data() + t0;
+    o.inv_scale = x.inv_scale.data() + t0;
     return o;
 }
 

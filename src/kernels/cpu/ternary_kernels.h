@@ -37,9 +37,10 @@ void ternary_matmul(float* y, const TernaryView& W, const QuantizedActs& x, Kern
 void ternary_linear_forward(float* y, const TernaryView& W, const float* x, int R,
                             QuantizedActs& xq);
 
-// The final scaling, shared by all paths (and by callers that hold dots).
-inline float ternary_scale_dot(int32_t dot, float gamma, float s) {
-    return float(dot) * gamma / s;
+// The final scaling, shared by all paths (and by callers that hold dots): dot * gamma / s, with 1/s
+// precomputed per token (QuantizedActs::inv_scale) so the epilogue has no division.
+inline float ternary_scale_dot(int32_t dot, float gamma, float inv_s) {
+    return float(dot) * gamma * inv_s;
 }
 
 }  // namespace np::kern
