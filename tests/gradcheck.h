@@ -14,9 +14,10 @@ inline std::vector<double> random_vec(size_t n, std::mt19937& rng, double scale 
     return v;
 }
 
-// Central difference of scalar `loss()` with respect to every entry of `param` (perturbed in place).
-inline std::vector<double> numeric_grad(std::vector<double>& param, const std::function<double()>& loss,
-                                        double eps = 1e-5) {
+// Central difference of scalar `loss()` with respect to every entry of `param` (perturbed in
+// place).
+inline std::vector<double> numeric_grad(std::vector<double>& param,
+                                        const std::function<double()>& loss, double eps = 1e-5) {
     std::vector<double> g(param.size());
     for (size_t i = 0; i < param.size(); i++) {
         double keep = param[i];

@@ -47,7 +47,8 @@ TEST(Model, GradientMatchesFiniteDifferences) {
         const char* act;
         bool tied;
     };
-    for (Case c : {Case{"MA", "swiglu", true}, Case{"AM", "relu2", false}, Case{"MMA", "relu2", true}}) {
+    for (Case c :
+         {Case{"MA", "swiglu", true}, Case{"AM", "relu2", false}, Case{"MMA", "relu2", true}}) {
         SCOPED_TRACE(std::string(c.pattern) + " " + c.act + (c.tied ? " tied" : " untied"));
         Model<double> m(tiny_config(c.pattern, c.act, c.tied));
         m.quantize = false;
@@ -97,7 +98,8 @@ TEST(Model, DecodeMatchesFullForward) {
         for (int t = 0; t < T; t++) {
             m.decode_step(*st, tokens[t], step.data());
             for (int v = 0; v < m.cfg.vocab_size; v++)
-                worst = std::max(worst, double(std::fabs(step[v] - full[size_t(t) * m.cfg.vocab_size + v])));
+                worst = std::max(
+                    worst, double(std::fabs(step[v] - full[size_t(t) * m.cfg.vocab_size + v])));
         }
         EXPECT_LT(worst, 1e-4) << "quantize=" << quant;
     }
@@ -171,7 +173,8 @@ TEST(Checkpoint, SaveLoadIsBitExact) {
     save_checkpoint(dir.string(), r);  // replacing an existing checkpoint works
     EXPECT_TRUE(fs::exists(dir / "model.safetensors"));
     for (auto& e : fs::directory_iterator(dir.parent_path()))
-        EXPECT_EQ(e.path().filename().string().find("np_test_ckpt.tmp"), std::string::npos) << "left a temp dir";
+        EXPECT_EQ(e.path().filename().string().find("np_test_ckpt.tmp"), std::string::npos)
+            << "left a temp dir";
     fs::remove_all(dir);
 }
 

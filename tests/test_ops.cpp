@@ -41,7 +41,8 @@ TEST(Ops, RmsNormBackwardMatchesFiniteDifferences) {
 }
 
 TEST(Ops, TernaryQuantisationFollowsDesign) {
-    // mean|W| = 1 -> gamma = 1; values round half to even: 0.5 -> 0, 1.5 -> 2 -> clamp 1, -0.49 -> 0.
+    // mean|W| = 1 -> gamma = 1; values round half to even: 0.5 -> 0, 1.5 -> 2 -> clamp 1, -0.49 ->
+    // 0.
     std::vector<float> W = {0.5f, 1.5f, -0.49f, -2.0f, 0.51f, -0.5f, 1.0f, 2.0f};
     float sum = 0;
     for (float v : W) sum += std::fabs(v);

@@ -1,5 +1,5 @@
-// Error type of the whole library: every user-facing failure is an np::Error whose message names the
-// file, field or flag at fault and what was expected. The CLI prints it and exits non-zero.
+// Error type of the whole library: every user-facing failure is an np::Error whose message names
+// the file, field or flag at fault and what was expected. The CLI prints it and exits non-zero.
 #pragma once
 #include <stdexcept>
 #include <string>
@@ -10,6 +10,8 @@ struct Error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-[[noreturn]] inline void fail(const std::string& msg) { throw Error(msg); }
+[[noreturn]] inline void fail(const std::string& msg) {
+    throw Error(msg);
+}
 
 }  // namespace np

@@ -12,7 +12,8 @@ std::string read_file(const std::string& path);
 // The first n bytes (fewer if the file is shorter).
 std::string read_file_prefix(const std::string& path, size_t n);
 
-// Writes `bytes` to `path` atomically: a crash leaves either the old file or the new one, never half.
+// Writes `bytes` to `path` atomically: a crash leaves either the old file or the new one, never
+// half.
 void write_file_atomic(const std::string& path, std::span<const char> bytes);
 // The same for a file made of several consecutive parts (e.g. a header and a payload).
 void write_file_atomic(const std::string& path, std::initializer_list<std::span<const char>> parts);

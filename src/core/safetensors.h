@@ -1,5 +1,6 @@
 // Safetensors (https://huggingface.co/docs/safetensors) reader and writer.
-// File: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets:[b,e]},
+// File: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape,
+// data_offsets:[b,e]},
 // "__metadata__": {str: str}}, then the data block; offsets are relative to the data block.
 #pragma once
 #include <cstdint>

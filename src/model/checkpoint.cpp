@@ -12,7 +12,8 @@ namespace np {
 
 namespace fs = std::filesystem;
 
-void write_directory_atomic(const std::string& dir, const std::map<std::string, std::string>& files) {
+void write_directory_atomic(const std::string& dir,
+                            const std::map<std::string, std::string>& files) {
     fs::path target = fs::path(dir).lexically_normal();
     if (target.filename().empty()) target = target.parent_path();
     fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
@@ -23,7 +24,9 @@ void write_directory_atomic(const std::string& dir, const std::map<std::string, 
     fs::path tmp = parent / (target.filename().string() + ".tmp" + suffix);
     fs::remove_all(tmp, ec);
     fs::create_directory(tmp, ec);
-    if (ec) fail(dir + ": cannot create temporary directory " + tmp.string() + " (" + ec.message() + ")");
+    if (ec)
+        fail(dir + ": cannot create temporary directory " + tmp.string() + " (" + ec.message() +
+             ")");
     for (const auto& [name, bytes] : files) write_file_atomic((tmp / name).string(), bytes);
     fs::path old = parent / (target.filename().string() + ".old" + suffix);
     const bool replacing = fs::exists(target);
@@ -40,9 +43,12 @@ void save_checkpoint(const std::string& dir, const Model<float>& model,
                      const std::map<std::string, std::string>& extra_files) {
     std::vector<TensorView> views;
     for (const ParamSpec& s : model.layout.specs)
-        views.push_back({s.name, s.shape, std::span<const float>(model.params.data() + s.offset, size_t(s.numel))});
+        views.push_back({s.name, s.shape,
+                         std::span<const float>(model.params.data() + s.offset, size_t(s.numel))});
     // Serialise the tensors through a temp file so the safetensors writer stays the single encoder.
-    const std::string tmp_st = (fs::temp_directory_path() / ("np_ckpt_" + std::to_string(::getpid()) + ".safetensors")).string();
+    const std::string tmp_st =
+        (fs::temp_directory_path() / ("np_ckpt_" + std::to_string(::getpid()) + ".safetensors"))
+            .string();
     save_safetensors(tmp_st, views, {{"format", "pt"}});
     std::map<std::string, std::string> files = extra_files;
     files["model.safetensors"] = read_file(tmp_st);
@@ -54,20 +60,24 @@ void save_checkpoint(const std::string& dir, const Model<float>& model,
 Model<float> load_checkpoint(const std::string& dir) {
     const std::string cfg_path = (fs::path(dir) / "config.json").string();
     const std::string st_path = (fs::path(dir) / "model.safetensors").string();
-    if (!fs::is_directory(dir)) fail(dir + ": not a checkpoint directory (expected config.json + model.safetensors)");
+    if (!fs::is_directory(dir))
+        fail(dir + ": not a checkpoint directory (expected config.json + model.safetensors)");
     Model<float> model(ModelConfig::load(cfg_path));
     std::vector<NamedTensor> tensors = load_safetensors(st_path);
     std::vector<bool> seen(model.layout.specs.size(), false);
     for (const NamedTensor& t : tensors) {
         const ParamSpec* s = model.layout.try_find(t.name);
-        if (!s) fail(st_path + ": unexpected tensor \"" + t.name + "\" (not part of the model described by config.json)");
+        if (!s)
+            fail(st_path + ": unexpected tensor \"" + t.name +
+                 "\" (not part of the model described by config.json)");
         if (t.shape != s->shape) {
             auto str = [](const std::vector<int64_t>& v) {
                 std::string o = "[";
                 for (size_t i = 0; i < v.size(); i++) o += (i ? ", " : "") + std::to_string(v[i]);
                 return o + "]";
             };
-            fail(st_path + ": tensor \"" + t.name + "\" has shape " + str(t.shape) + ", config.json implies " + str(s->shape));
+            fail(st_path + ": tensor \"" + t.name + "\" has shape " + str(t.shape) +
+                 ", config.json implies " + str(s->shape));
         }
         std::copy(t.data.begin(), t.data.end(), model.params.begin() + s->offset);
         seen[s - model.layout.specs.data()] = true;

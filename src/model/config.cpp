@@ -32,7 +32,8 @@ struct StrictObject {
         const json& v = field(key);
         if (!v.is_number_integer()) fail(where + ": field \"" + key + "\" must be an integer");
         long long x = v.get<long long>();
-        if (x <= 0 || x > (1ll << 30)) fail(where + ": field \"" + key + "\" must be a positive integer");
+        if (x <= 0 || x > (1ll << 30))
+            fail(where + ": field \"" + key + "\" must be a positive integer");
         return int(x);
     }
     double get_number(const std::string& key) {
@@ -60,15 +61,19 @@ void require(bool ok, const std::string& msg) {
 
 void ModelConfig::validate() const {
     const std::string w = "config";
-    require(architecture == "nanoprime", w + ": architecture must be \"nanoprime\", got \"" + architecture + "\"");
+    require(architecture == "nanoprime",
+            w + ": architecture must be \"nanoprime\", got \"" + architecture + "\"");
     require(vocab_size >= 6, w + ": vocab_size must be >= 6 (the special tokens)");
-    require(d_model > 0 && n_layers > 0 && max_seq_len > 0, w + ": d_model, n_layers, max_seq_len must be positive");
+    require(d_model > 0 && n_layers > 0 && max_seq_len > 0,
+            w + ": d_model, n_layers, max_seq_len must be positive");
     require(!layer_pattern.empty(), w + ": layer_pattern must not be empty");
     for (char c : layer_pattern)
-        require(c == 'M' || c == 'A', w + ": layer_pattern may only hold 'M' (Mamba-2) and 'A' (MLA), got '" +
-                                          std::string(1, c) + "'");
+        require(c == 'M' || c == 'A',
+                w + ": layer_pattern may only hold 'M' (Mamba-2) and 'A' (MLA), got '" +
+                    std::string(1, c) + "'");
     require(norm_eps > 0, w + ": norm_eps must be positive");
-    require(ffn.act == "swiglu" || ffn.act == "relu2", w + ": ffn.act must be \"swiglu\" or \"relu2\", got \"" + ffn.act + "\"");
+    require(ffn.act == "swiglu" || ffn.act == "relu2",
+            w + ": ffn.act must be \"swiglu\" or \"relu2\", got \"" + ffn.act + "\"");
     require(ffn.hidden > 0, w + ": ffn.hidden must be positive");
     require(mamba.d_inner() % mamba.head_dim == 0,
             w + ": mamba: d_inner = expand*d_model = " + std::to_string(mamba.d_inner()) +
@@ -79,7 +84,8 @@ void ModelConfig::validate() const {
     require(mamba.d_conv >= 1, w + ": mamba.d_conv must be >= 1");
     require(mla.qk_rope_dim % 2 == 0, w + ": mla.qk_rope_dim must be even (RoPE rotates pairs)");
     require(mla.rope_theta > 0, w + ": mla.rope_theta must be positive");
-    require(mamba.d_model == d_model && mla.d_model == d_model, w + ": internal: mixer d_model mismatch");
+    require(mamba.d_model == d_model && mla.d_model == d_model,
+            w + ": internal: mixer d_model mismatch");
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -93,17 +99,22 @@ nlohmann::json ModelConfig::to_json() const {
     j["norm_eps"] = norm_eps;
     j["max_seq_len"] = max_seq_len;
     j["ffn"] = {{"act", ffn.act}, {"hidden", ffn.hidden}};
-    j["mamba"] = {{"expand", mamba.expand},   {"head_dim", mamba.head_dim}, {"d_state", mamba.d_state},
-                  {"n_groups", mamba.n_groups}, {"d_conv", mamba.d_conv}};
-    j["mla"] = {{"n_heads", mla.n_heads}, {"qk_nope_dim", mla.qk_nope_dim}, {"qk_rope_dim", mla.qk_rope_dim},
-                {"v_dim", mla.v_dim},     {"kv_rank", mla.kv_rank},         {"rope_theta", mla.rope_theta}};
+    j["mamba"] = {{"expand", mamba.expand},
+                  {"head_dim", mamba.head_dim},
+                  {"d_state", mamba.d_state},
+                  {"n_groups", mamba.n_groups},
+                  {"d_conv", mamba.d_conv}};
+    j["mla"] = {{"n_heads", mla.n_heads},         {"qk_nope_dim", mla.qk_nope_dim},
+                {"qk_rope_dim", mla.qk_rope_dim}, {"v_dim", mla.v_dim},
+                {"kv_rank", mla.kv_rank},         {"rope_theta", mla.rope_theta}};
     return j;
 }
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& where) {
     ModelConfig c;
-    StrictObject o(j, where, {"architecture", "vocab_size", "d_model", "n_layers", "layer_pattern", "tie_embeddings",
-                              "norm_eps", "max_seq_len", "ffn", "mamba", "mla"});
+    StrictObject o(j, where,
+                   {"architecture", "vocab_size", "d_model", "n_layers", "layer_pattern",
+                    "tie_embeddings", "norm_eps", "max_seq_len", "ffn", "mamba", "mla"});
     c.architecture = o.get_string("architecture");
     c.vocab_size = o.get_int("vocab_size");
     c.d_model = o.get_int("d_model");
@@ -118,7 +129,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& w
         c.ffn.hidden = f.get_int("hidden");
     }
     {
-        StrictObject m(o.field("mamba"), where + ": mamba", {"expand", "head_dim", "d_state", "n_groups", "d_conv"});
+        StrictObject m(o.field("mamba"), where + ": mamba",
+                       {"expand", "head_dim", "d_state", "n_groups", "d_conv"});
         c.mamba.expand = m.get_int("expand");
         c.mamba.head_dim = m.get_int("head_dim");
         c.mamba.d_state = m.get_int("d_state");
@@ -155,9 +167,13 @@ ModelConfig ModelConfig::load(const std::string& path) {
     return from_json(j, path);
 }
 
-void ModelConfig::save(const std::string& path) const { write_file_atomic(path, to_json().dump(2) + "\n"); }
+void ModelConfig::save(const std::string& path) const {
+    write_file_atomic(path, to_json().dump(2) + "\n");
+}
 
-std::vector<std::string> ModelConfig::preset_names() { return {"nano", "small", "elleci-1.5b"}; }
+std::vector<std::string> ModelConfig::preset_names() {
+    return {"nano", "small", "elleci-1.5b"};
+}
 
 ModelConfig ModelConfig::preset(const std::string& name) {
     ModelConfig c;

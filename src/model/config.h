@@ -11,7 +11,7 @@ struct MambaDims {
     int expand = 2, head_dim = 64, d_state = 32, n_groups = 1, d_conv = 4;
     int d_inner() const { return expand * d_model; }
     int n_heads() const { return d_inner() / head_dim; }
-    int conv_dim() const { return d_inner() + 2 * n_groups * d_state; }       // C = xBC width
+    int conv_dim() const { return d_inner() + 2 * n_groups * d_state; }     // C = xBC width
     int in_proj_dim() const { return d_inner() + conv_dim() + n_heads(); }  // [z | xBC | dt]
 };
 
@@ -51,7 +51,7 @@ struct ModelConfig {
     // Strict: unknown keys, missing keys and wrong types are errors naming `where` and the field.
     static ModelConfig from_json(const nlohmann::json& j, const std::string& where = "config.json");
     static ModelConfig load(const std::string& path);
-    void save(const std::string& path) const;  // atomic
+    void save(const std::string& path) const;            // atomic
     static ModelConfig preset(const std::string& name);  // nano | small | elleci-1.5b
     static std::vector<std::string> preset_names();
 };

@@ -30,13 +30,16 @@ void ffn_backward(T* dh, FfnGrads<T>& g, const T* dout, const T* h, const FfnWei
     // dmn lands in da (reused as scratch), then back through the sub-norm into dm.
     std::fill(A.da.begin(), A.da.end(), T(0));
     bitlinear_backward(A.da.data(), g.down, dout, A.down_c, R, F, D);
-    rmsnorm_backward(A.dm.data(), g.down_norm, A.da.data(), A.m.data(), w.down_norm, A.rstd.data(), R, F);
+    rmsnorm_backward(A.dm.data(), g.down_norm, A.da.data(), A.m.data(), w.down_norm, A.rstd.data(),
+                     R, F);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < RF; i++) {
         T a = A.a[i], dm = A.dm[i];
         T f, df;
-        if (act == FfnAct::SwiGLU) f = silu(a), df = silu_grad(a);
-        else f = a > 0 ? a * a : T(0), df = a > 0 ? T(2) * a : T(0);
+        if (act == FfnAct::SwiGLU)
+            f = silu(a), df = silu_grad(a);
+        else
+            f = a > 0 ? a * a : T(0), df = a > 0 ? T(2) * a : T(0);
         A.du[i] = dm * f;
         A.da[i] = dm * A.u[i] * df;
     }
@@ -44,13 +47,14 @@ void ffn_backward(T* dh, FfnGrads<T>& g, const T* dout, const T* h, const FfnWei
     bitlinear_backward(dh, g.up, A.du.data(), A.up_c, R, D, F);
 }
 
-template void ffn_forward<float>(float*, const float*, const FfnWeights<float>&, int, int, int, FfnAct,
-                                 bool, float, FfnActs<float>&);
+template void ffn_forward<float>(float*, const float*, const FfnWeights<float>&, int, int, int,
+                                 FfnAct, bool, float, FfnActs<float>&);
 template void ffn_forward<double>(double*, const double*, const FfnWeights<double>&, int, int, int,
                                   FfnAct, bool, double, FfnActs<double>&);
 template void ffn_backward<float>(float*, FfnGrads<float>&, const float*, const float*,
                                   const FfnWeights<float>&, int, int, int, FfnAct, FfnActs<float>&);
 template void ffn_backward<double>(double*, FfnGrads<double>&, const double*, const double*,
-                                   const FfnWeights<double>&, int, int, int, FfnAct, FfnActs<double>&);
+                                   const FfnWeights<double>&, int, int, int, FfnAct,
+                                   FfnActs<double>&);
 
 }  // namespace np

@@ -1,5 +1,5 @@
-// Feed-forward block (DESIGN §2.5): out = down(RMSNorm(act(gate(h)) * up(h)) * down_norm), act = SiLU
-// (swiglu) or squared ReLU (relu2). gate, up, down are BitLinear.
+// Feed-forward block (DESIGN §2.5): out = down(RMSNorm(act(gate(h)) * up(h)) * down_norm), act =
+// SiLU (swiglu) or squared ReLU (relu2). gate, up, down are BitLinear.
 #pragma once
 #include <vector>
 

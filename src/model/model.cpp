@@ -23,22 +23,25 @@ struct Model<T>::Workspace {
     };
     SeqLayout seq;
     std::vector<Layer> layers;
-    std::vector<T> x, xf, rstd_f;       // [R,D] residual stream, final-normed, [R]
-    std::vector<T> dx, dn, dxf;         // [R,D] backward scratch
-    std::vector<T> mix_out;             // [R,D]
-    std::vector<T> logits_chunk;        // [kHeadChunk, V]
+    std::vector<T> x, xf, rstd_f;  // [R,D] residual stream, final-normed, [R]
+    std::vector<T> dx, dn, dxf;    // [R,D] backward scratch
+    std::vector<T> mix_out;        // [R,D]
+    std::vector<T> logits_chunk;   // [kHeadChunk, V]
 };
-
 
 template <class T>
 Model<T>::Model(const ModelConfig& config)
-    : cfg(config), layout(make_param_layout(config)), params(layout.total, T(0)),
+    : cfg(config),
+      layout(make_param_layout(config)),
+      params(layout.total, T(0)),
       ws_(std::make_unique<Workspace>()) {
     cfg.validate();
     ws_->layers.resize(cfg.n_layers);
     for (int l = 0; l < cfg.n_layers; l++) {
-        if (cfg.mixer_kind(l) == 'M') ws_->layers[l].mamba = std::make_unique<MambaActs<T>>();
-        else ws_->layers[l].mla = std::make_unique<MlaActs<T>>();
+        if (cfg.mixer_kind(l) == 'M')
+            ws_->layers[l].mamba = std::make_unique<MambaActs<T>>();
+        else
+            ws_->layers[l].mla = std::make_unique<MlaActs<T>>();
     }
 }
 template <class T>
@@ -76,7 +79,8 @@ void Model<T>::init_random(uint64_t seed) {
             double bound = 1.0 / std::sqrt(double(cfg.mamba.d_conv));
             for (int64_t i = 0; i < s.numel; i++) p[i] = T(rng.uniform(-bound, bound));
         } else {
-            bool residual_out = ends("out_proj.weight") || ends("o_proj.weight") || ends("down.weight");
+            bool residual_out =
+                ends("out_proj.weight") || ends("o_proj.weight") || ends("down.weight");
             double std = 0.02 * (residual_out ? resid_scale : 1.0);
             for (int64_t i = 0; i < s.numel; i++) p[i] = T(rng.normal() * std);
         }
@@ -96,7 +100,8 @@ void Model<T>::forward_hidden(std::span<const int32_t> tokens, int B, int Tn) {
     const size_t RD = size_t(R) * D;
     w.x.resize(RD), w.mix_out.resize(RD), w.xf.resize(RD), w.rstd_f.resize(R);
     const T* E = param("embed.weight");
-    for (int r = 0; r < R; r++) std::memcpy(&w.x[size_t(r) * D], E + size_t(tokens[r]) * D, sizeof(T) * D);
+    for (int r = 0; r < R; r++)
+        std::memcpy(&w.x[size_t(r) * D], E + size_t(tokens[r]) * D, sizeof(T) * D);
     const T eps = T(cfg.norm_eps);
     const FfnAct act = cfg.ffn.act == "relu2" ? FfnAct::ReLU2 : FfnAct::SwiGLU;
     for (int l = 0; l < cfg.n_layers; l++) {
@@ -104,28 +109,34 @@ void Model<T>::forward_hidden(std::span<const int32_t> tokens, int B, int Tn) {
         const std::string p = "layers." + std::to_string(l) + ".";
         L.x_in.assign(w.x.begin(), w.x.end());
         L.n1.resize(RD), L.rstd1.resize(R), L.n2.resize(RD), L.rstd2.resize(R);
-        rmsnorm_forward(L.n1.data(), L.rstd1.data(), w.x.data(), param(p + "mixer_norm.weight"), R, D, eps);
+        rmsnorm_forward(L.n1.data(), L.rstd1.data(), w.x.data(), param(p + "mixer_norm.weight"), R,
+                        D, eps);
         if (L.mamba) {
-            MambaWeights<T> mw{param(p + "mamba.in_proj.weight"), param(p + "mamba.conv1d.weight"),
-                               param(p + "mamba.conv1d.bias"),    param(p + "mamba.dt_bias"),
-                               param(p + "mamba.A_log"),          param(p + "mamba.D"),
-                               param(p + "mamba.norm.weight"),    param(p + "mamba.out_proj.weight")};
-            mamba_forward(w.mix_out.data(), L.n1.data(), mw, cfg.mamba, w.seq, quantize, eps, *L.mamba);
+            MambaWeights<T> mw{
+                param(p + "mamba.in_proj.weight"), param(p + "mamba.conv1d.weight"),
+                param(p + "mamba.conv1d.bias"),    param(p + "mamba.dt_bias"),
+                param(p + "mamba.A_log"),          param(p + "mamba.D"),
+                param(p + "mamba.norm.weight"),    param(p + "mamba.out_proj.weight")};
+            mamba_forward(w.mix_out.data(), L.n1.data(), mw, cfg.mamba, w.seq, quantize, eps,
+                          *L.mamba);
         } else {
-            MlaWeights<T> aw{param(p + "mla.q_proj.weight"), param(p + "mla.kv_down.weight"),
+            MlaWeights<T> aw{param(p + "mla.q_proj.weight"),  param(p + "mla.kv_down.weight"),
                              param(p + "mla.kv_norm.weight"), param(p + "mla.kv_up.weight"),
-                             param(p + "mla.o_norm.weight"), param(p + "mla.o_proj.weight")};
+                             param(p + "mla.o_norm.weight"),  param(p + "mla.o_proj.weight")};
             mla_forward(w.mix_out.data(), L.n1.data(), aw, cfg.mla, w.seq, quantize, eps, *L.mla);
         }
         for (size_t i = 0; i < RD; i++) w.x[i] += w.mix_out[i];
         L.x_mid.assign(w.x.begin(), w.x.end());
-        rmsnorm_forward(L.n2.data(), L.rstd2.data(), w.x.data(), param(p + "ffn_norm.weight"), R, D, eps);
+        rmsnorm_forward(L.n2.data(), L.rstd2.data(), w.x.data(), param(p + "ffn_norm.weight"), R, D,
+                        eps);
         FfnWeights<T> fw{param(p + "ffn.gate.weight"), param(p + "ffn.up.weight"),
                          param(p + "ffn.down_norm.weight"), param(p + "ffn.down.weight")};
-        ffn_forward(w.mix_out.data(), L.n2.data(), fw, R, D, cfg.ffn.hidden, act, quantize, eps, L.ffn);
+        ffn_forward(w.mix_out.data(), L.n2.data(), fw, R, D, cfg.ffn.hidden, act, quantize, eps,
+                    L.ffn);
         for (size_t i = 0; i < RD; i++) w.x[i] += w.mix_out[i];
     }
-    rmsnorm_forward(w.xf.data(), w.rstd_f.data(), w.x.data(), param("final_norm.weight"), R, D, eps);
+    rmsnorm_forward(w.xf.data(), w.rstd_f.data(), w.x.data(), param("final_norm.weight"), R, D,
+                    eps);
 }
 
 template <class T>
@@ -138,9 +149,10 @@ std::vector<T> Model<T>::logits(std::span<const int32_t> tokens, int B, int Tn) 
 }
 
 template <class T>
-LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8_t> mask, int B, int Tn,
-                          bool backward) {
-    if (!mask.empty() && mask.size() != tokens.size()) fail("loss: mask must have the same shape as tokens");
+LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8_t> mask, int B,
+                          int Tn, bool backward) {
+    if (!mask.empty() && mask.size() != tokens.size())
+        fail("loss: mask must have the same shape as tokens");
     forward_hidden(tokens, B, Tn);
     Workspace& w = *ws_;
     const int R = B * Tn, D = cfg.d_model, V = cfg.vocab_size;
@@ -159,7 +171,8 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
     T* dWh = backward ? grad(cfg.tie_embeddings ? "embed.weight" : "lm_head.weight") : nullptr;
     w.logits_chunk.resize(size_t(kHeadChunk) * V);
     double total = 0;
-    // Fused head + cross-entropy, kHeadChunk rows at a time: logits never exist for the whole batch.
+    // Fused head + cross-entropy, kHeadChunk rows at a time: logits never exist for the whole
+    // batch.
     for (int r0 = 0; r0 < R; r0 += kHeadChunk) {
         const int rc = std::min(kHeadChunk, R - r0);
         T* lg = w.logits_chunk.data();
@@ -188,7 +201,9 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
             }
         }
         total += chunk_loss;
-        if (backward && n > 0) linear_backward(w.dxf.data() + size_t(r0) * D, dWh, lg, w.xf.data() + size_t(r0) * D, Wh, rc, D, V);
+        if (backward && n > 0)
+            linear_backward(w.dxf.data() + size_t(r0) * D, dWh, lg, w.xf.data() + size_t(r0) * D,
+                            Wh, rc, D, V);
     }
     res.loss = n > 0 ? total / double(n) : 0.0;
     if (!backward || n == 0) return res;
@@ -197,8 +212,8 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
     const FfnAct act = cfg.ffn.act == "relu2" ? FfnAct::ReLU2 : FfnAct::SwiGLU;
     w.dx.assign(RD, T(0));
     w.dn.resize(RD);
-    rmsnorm_backward(w.dx.data(), grad("final_norm.weight"), w.dxf.data(), w.x.data(), param("final_norm.weight"),
-                     w.rstd_f.data(), R, D);
+    rmsnorm_backward(w.dx.data(), grad("final_norm.weight"), w.dxf.data(), w.x.data(),
+                     param("final_norm.weight"), w.rstd_f.data(), R, D);
     for (int l = cfg.n_layers - 1; l >= 0; l--) {
         auto& L = w.layers[l];
         const std::string p = "layers." + std::to_string(l) + ".";
@@ -206,32 +221,35 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
         std::fill(w.dn.begin(), w.dn.end(), T(0));
         FfnWeights<T> fw{param(p + "ffn.gate.weight"), param(p + "ffn.up.weight"),
                          param(p + "ffn.down_norm.weight"), param(p + "ffn.down.weight")};
-        FfnGrads<T> fg{grad(p + "ffn.gate.weight"), grad(p + "ffn.up.weight"), grad(p + "ffn.down_norm.weight"),
-                       grad(p + "ffn.down.weight")};
-        ffn_backward(w.dn.data(), fg, w.dx.data(), L.n2.data(), fw, R, D, cfg.ffn.hidden, act, L.ffn);
+        FfnGrads<T> fg{grad(p + "ffn.gate.weight"), grad(p + "ffn.up.weight"),
+                       grad(p + "ffn.down_norm.weight"), grad(p + "ffn.down.weight")};
+        ffn_backward(w.dn.data(), fg, w.dx.data(), L.n2.data(), fw, R, D, cfg.ffn.hidden, act,
+                     L.ffn);
         rmsnorm_backward(w.dx.data(), grad(p + "ffn_norm.weight"), w.dn.data(), L.x_mid.data(),
                          param(p + "ffn_norm.weight"), L.rstd2.data(), R, D);
         // x_mid = x_in + Mixer(n1), n1 = RMSNorm(x_in)
         std::fill(w.dn.begin(), w.dn.end(), T(0));
         if (L.mamba) {
-            MambaWeights<T> mw{param(p + "mamba.in_proj.weight"), param(p + "mamba.conv1d.weight"),
-                               param(p + "mamba.conv1d.bias"),    param(p + "mamba.dt_bias"),
-                               param(p + "mamba.A_log"),          param(p + "mamba.D"),
-                               param(p + "mamba.norm.weight"),    param(p + "mamba.out_proj.weight")};
+            MambaWeights<T> mw{
+                param(p + "mamba.in_proj.weight"), param(p + "mamba.conv1d.weight"),
+                param(p + "mamba.conv1d.bias"),    param(p + "mamba.dt_bias"),
+                param(p + "mamba.A_log"),          param(p + "mamba.D"),
+                param(p + "mamba.norm.weight"),    param(p + "mamba.out_proj.weight")};
             MambaGrads<T> mg{grad(p + "mamba.in_proj.weight"), grad(p + "mamba.conv1d.weight"),
                              grad(p + "mamba.conv1d.bias"),    grad(p + "mamba.dt_bias"),
                              grad(p + "mamba.A_log"),          grad(p + "mamba.D"),
                              grad(p + "mamba.norm.weight"),    grad(p + "mamba.out_proj.weight")};
-            mamba_backward(w.dn.data(), mg, w.dx.data(), L.n1.data(), mw, cfg.mamba, w.seq, quantize, eps,
-                           *L.mamba);
+            mamba_backward(w.dn.data(), mg, w.dx.data(), L.n1.data(), mw, cfg.mamba, w.seq,
+                           quantize, eps, *L.mamba);
         } else {
-            MlaWeights<T> aw{param(p + "mla.q_proj.weight"), param(p + "mla.kv_down.weight"),
+            MlaWeights<T> aw{param(p + "mla.q_proj.weight"),  param(p + "mla.kv_down.weight"),
                              param(p + "mla.kv_norm.weight"), param(p + "mla.kv_up.weight"),
-                             param(p + "mla.o_norm.weight"), param(p + "mla.o_proj.weight")};
-            MlaGrads<T> ag{grad(p + "mla.q_proj.weight"), grad(p + "mla.kv_down.weight"),
+                             param(p + "mla.o_norm.weight"),  param(p + "mla.o_proj.weight")};
+            MlaGrads<T> ag{grad(p + "mla.q_proj.weight"),  grad(p + "mla.kv_down.weight"),
                            grad(p + "mla.kv_norm.weight"), grad(p + "mla.kv_up.weight"),
-                           grad(p + "mla.o_norm.weight"), grad(p + "mla.o_proj.weight")};
-            mla_backward(w.dn.data(), ag, w.dx.data(), L.n1.data(), aw, cfg.mla, w.seq, quantize, eps, *L.mla);
+                           grad(p + "mla.o_norm.weight"),  grad(p + "mla.o_proj.weight")};
+            mla_backward(w.dn.data(), ag, w.dx.data(), L.n1.data(), aw, cfg.mla, w.seq, quantize,
+                         eps, *L.mla);
         }
         rmsnorm_backward(w.dx.data(), grad(p + "mixer_norm.weight"), w.dn.data(), L.x_in.data(),
                          param(p + "mixer_norm.weight"), L.rstd1.data(), R, D);
@@ -258,31 +276,38 @@ std::unique_ptr<typename Model<T>::DecodeState> Model<T>::new_decode_state() con
 template <class T>
 void Model<T>::decode_step(DecodeState& s, int32_t token, T* out_logits) {
     const int D = cfg.d_model, V = cfg.vocab_size;
-    if (token < 0 || token >= V) fail("decode: token id " + std::to_string(token) + " outside the vocabulary");
+    if (token < 0 || token >= V)
+        fail("decode: token id " + std::to_string(token) + " outside the vocabulary");
     const bool doc_start = !s.started || token == 0;
     s.started = true;
     if (doc_start) s.pos = 0;
     const T eps = T(cfg.norm_eps);
     const FfnAct act = cfg.ffn.act == "relu2" ? FfnAct::ReLU2 : FfnAct::SwiGLU;
-    s.x.assign(param("embed.weight") + size_t(token) * D, param("embed.weight") + size_t(token + 1) * D);
+    s.x.assign(param("embed.weight") + size_t(token) * D,
+               param("embed.weight") + size_t(token + 1) * D);
     s.n.resize(D), s.tmp.resize(D), s.rstd.resize(1);
     for (int l = 0; l < cfg.n_layers; l++) {
         const std::string p = "layers." + std::to_string(l) + ".";
-        rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param(p + "mixer_norm.weight"), 1, D, eps);
+        rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param(p + "mixer_norm.weight"), 1, D,
+                        eps);
         if (cfg.mixer_kind(l) == 'M') {
-            MambaWeights<T> mw{param(p + "mamba.in_proj.weight"), param(p + "mamba.conv1d.weight"),
-                               param(p + "mamba.conv1d.bias"),    param(p + "mamba.dt_bias"),
-                               param(p + "mamba.A_log"),          param(p + "mamba.D"),
-                               param(p + "mamba.norm.weight"),    param(p + "mamba.out_proj.weight")};
-            mamba_step(s.tmp.data(), s.n.data(), mw, cfg.mamba, quantize, eps, doc_start, s.mamba[l]);
+            MambaWeights<T> mw{
+                param(p + "mamba.in_proj.weight"), param(p + "mamba.conv1d.weight"),
+                param(p + "mamba.conv1d.bias"),    param(p + "mamba.dt_bias"),
+                param(p + "mamba.A_log"),          param(p + "mamba.D"),
+                param(p + "mamba.norm.weight"),    param(p + "mamba.out_proj.weight")};
+            mamba_step(s.tmp.data(), s.n.data(), mw, cfg.mamba, quantize, eps, doc_start,
+                       s.mamba[l]);
         } else {
-            MlaWeights<T> aw{param(p + "mla.q_proj.weight"), param(p + "mla.kv_down.weight"),
+            MlaWeights<T> aw{param(p + "mla.q_proj.weight"),  param(p + "mla.kv_down.weight"),
                              param(p + "mla.kv_norm.weight"), param(p + "mla.kv_up.weight"),
-                             param(p + "mla.o_norm.weight"), param(p + "mla.o_proj.weight")};
-            mla_step(s.tmp.data(), s.n.data(), aw, cfg.mla, quantize, eps, s.pos, doc_start, s.mla[l]);
+                             param(p + "mla.o_norm.weight"),  param(p + "mla.o_proj.weight")};
+            mla_step(s.tmp.data(), s.n.data(), aw, cfg.mla, quantize, eps, s.pos, doc_start,
+                     s.mla[l]);
         }
         for (int d = 0; d < D; d++) s.x[d] += s.tmp[d];
-        rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param(p + "ffn_norm.weight"), 1, D, eps);
+        rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param(p + "ffn_norm.weight"), 1, D,
+                        eps);
         FfnWeights<T> fw{param(p + "ffn.gate.weight"), param(p + "ffn.up.weight"),
                          param(p + "ffn.down_norm.weight"), param(p + "ffn.down.weight")};
         ffn_forward(s.tmp.data(), s.n.data(), fw, 1, D, cfg.ffn.hidden, act, quantize, eps, s.ffn);

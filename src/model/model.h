@@ -1,5 +1,7 @@
-// The whole NanoPrime model (DESIGN §2.1): embedding, L pre-norm residual layers (Mamba-2 or MLA mixer
-// + FFN), final norm, tied or untied head. Parameters live in one flat buffer laid out by ParamLayout.
+// The whole NanoPrime model (DESIGN §2.1): embedding, L pre-norm residual layers (Mamba-2 or MLA
+// mixer
+// + FFN), final norm, tied or untied head. Parameters live in one flat buffer laid out by
+// ParamLayout.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -16,8 +18,8 @@
 namespace np {
 
 struct LossResult {
-    double loss = 0;      // mean cross-entropy over the counted targets (0 when there are none)
-    int64_t tokens = 0;   // number of counted targets
+    double loss = 0;     // mean cross-entropy over the counted targets (0 when there are none)
+    int64_t tokens = 0;  // number of counted targets
 };
 
 template <class T>
@@ -34,15 +36,18 @@ public:
     Model(Model&&) noexcept;
 
     T* param(const std::string& name) { return params.data() + layout.find(name).offset; }
-    const T* param(const std::string& name) const { return params.data() + layout.find(name).offset; }
+    const T* param(const std::string& name) const {
+        return params.data() + layout.find(name).offset;
+    }
     T* grad(const std::string& name) { return grads.data() + layout.find(name).offset; }
 
-    // DESIGN init rules: linear weights N(0, 0.02) (residual outputs scaled by 1/sqrt(2L)), norms 1,
-    // conv like torch's default, A_log = log U[1,16], dt_bias = softplus^-1(dt0), D = 1.
+    // DESIGN init rules: linear weights N(0, 0.02) (residual outputs scaled by 1/sqrt(2L)), norms
+    // 1, conv like torch's default, A_log = log U[1,16], dt_bias = softplus^-1(dt0), D = 1.
     void init_random(uint64_t seed);
 
-    // Mean next-token cross-entropy over the B rows of T tokens: position t predicts t+1, counted when
-    // t+1 < T and (mask empty or mask[t+1] != 0). With backward, grads are overwritten with dL/dθ.
+    // Mean next-token cross-entropy over the B rows of T tokens: position t predicts t+1, counted
+    // when t+1 < T and (mask empty or mask[t+1] != 0). With backward, grads are overwritten with
+    // dL/dθ.
     LossResult loss(std::span<const int32_t> tokens, std::span<const uint8_t> mask, int B, int Tn,
                     bool backward);
 

@@ -11,14 +11,14 @@ namespace np {
 template <>
 void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
                  const float* B, int ldb, float beta, float* C, int ldc) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
+                K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 template <>
 void gemm<double>(bool ta, bool tb, int M, int N, int K, double alpha, const double* A, int lda,
                   const double* B, int ldb, double beta, double* C, int ldc) {
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
+                K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template <class T>
@@ -28,8 +28,8 @@ void linear_forward(T* y, const T* x, const T* W, int R, int I, int O, bool accu
 
 template <class T>
 void linear_backward(T* dx, T* dW, const T* dy, const T* x, const T* W, int R, int I, int O) {
-    if (dx) gemm<T>(false, false, R, I, O, T(1), dy, O, W, I, T(1), dx, I);   // [R,O]·[O,I]
-    if (dW) gemm<T>(true, false, O, I, R, T(1), dy, O, x, I, T(1), dW, I);    // [O,R]·[R,I]
+    if (dx) gemm<T>(false, false, R, I, O, T(1), dy, O, W, I, T(1), dx, I);  // [R,O]·[O,I]
+    if (dW) gemm<T>(true, false, O, I, R, T(1), dy, O, x, I, T(1), dW, I);   // [O,R]·[R,I]
 }
 
 template <class T>
@@ -49,7 +49,8 @@ void rmsnorm_forward(T* y, T* rstd, const T* x, const T* w, int R, int C, T eps)
 // y = x*rs*w with rs = (mean(x^2)+eps)^-1/2:
 //   dw_c += dy_c * x_c * rs;   dx_c += rs*w_c*dy_c - x_c * rs^3/C * sum_k(dy_k w_k x_k)
 template <class T>
-void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T* rstd, int R, int C) {
+void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T* rstd, int R,
+                      int C) {
 #pragma omp parallel
     {
         std::vector<T> dw_local(dw ? C : 0, T(0));
@@ -99,7 +100,8 @@ void quantize_activations_int8(T* xhat, const T* x, int R, int C) {
         T m = 0;
         for (int c = 0; c < C; c++) m = std::max(m, std::fabs(xr[c]));
         T s = T(127) / std::max(m, T(1e-5));
-        for (int c = 0; c < C; c++) o[c] = std::clamp(std::nearbyint(xr[c] * s), T(-128), T(127)) / s;
+        for (int c = 0; c < C; c++)
+            o[c] = std::clamp(std::nearbyint(xr[c] * s), T(-128), T(127)) / s;
     }
 }
 
@@ -119,7 +121,8 @@ void bitlinear_forward(T* y, const T* x, const T* W, int R, int I, int O, bool q
 }
 
 template <class T>
-void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cache, int R, int I, int O) {
+void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cache, int R, int I,
+                        int O) {
     linear_backward(dx, dW, dy, cache.xhat.data(), cache.wq.data(), R, I, O);
 }
 
@@ -141,15 +144,15 @@ SeqLayout make_seq_layout(const int32_t* tokens, int B, int T) {
     return L;
 }
 
-#define NP_INSTANTIATE(T)                                                                         \
-    template void linear_forward<T>(T*, const T*, const T*, int, int, int, bool);                 \
-    template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int, int, int);        \
-    template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int, int, T);                    \
-    template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int, int);  \
-    template T quantize_weights_ternary<T>(T*, const T*, int64_t);                                \
-    template void quantize_activations_int8<T>(T*, const T*, int, int);                           \
-    template void bitlinear_forward<T>(T*, const T*, const T*, int, int, int, bool,               \
-                                       BitLinearCache<T>&);                                       \
+#define NP_INSTANTIATE(T)                                                                        \
+    template void linear_forward<T>(T*, const T*, const T*, int, int, int, bool);                \
+    template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int, int, int);       \
+    template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int, int, T);                   \
+    template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int, int); \
+    template T quantize_weights_ternary<T>(T*, const T*, int64_t);                               \
+    template void quantize_activations_int8<T>(T*, const T*, int, int);                          \
+    template void bitlinear_forward<T>(T*, const T*, const T*, int, int, int, bool,              \
+                                       BitLinearCache<T>&);                                      \
     template void bitlinear_backward<T>(T*, T*, const T*, const BitLinearCache<T>&, int, int, int);
 NP_INSTANTIATE(float)
 NP_INSTANTIATE(double)

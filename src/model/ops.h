@@ -27,14 +27,16 @@ void linear_backward(T* dx, T* dW, const T* dy, const T* x, const T* W, int R, i
 template <class T>
 void rmsnorm_forward(T* y, T* rstd, const T* x, const T* w, int R, int C, T eps);
 template <class T>
-void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T* rstd, int R, int C);
+void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T* rstd, int R,
+                      int C);
 
 // ---- BitLinear (DESIGN §2.2) ------------------------------------------------------------------
 // Ternary weights: gamma = max(mean|W|, 1e-5); wq = gamma * clamp(round_half_even(W/gamma), -1, 1).
 // Returns gamma. n = numel(W).
 template <class T>
 T quantize_weights_ternary(T* wq, const T* W, int64_t n);
-// int8 per-row activations: s = 127 / max(max_j|x_j|, 1e-5); xhat = clamp(round(x*s), -128, 127) / s.
+// int8 per-row activations: s = 127 / max(max_j|x_j|, 1e-5); xhat = clamp(round(x*s), -128, 127) /
+// s.
 template <class T>
 void quantize_activations_int8(T* xhat, const T* x, int R, int C);
 
@@ -44,19 +46,21 @@ struct BitLinearCache {
     std::vector<T> xhat;
     std::vector<T> wq;
 };
-// y[R,O] = x̂ · W'^T. With quantize = false both quantisers are the identity (x̂ = x, W' = W): a plain
-// linear layer, which is what finite-difference tests differentiate.
+// y[R,O] = x̂ · W'^T. With quantize = false both quantisers are the identity (x̂ = x, W' = W): a
+// plain linear layer, which is what finite-difference tests differentiate.
 template <class T>
 void bitlinear_forward(T* y, const T* x, const T* W, int R, int I, int O, bool quantize,
                        BitLinearCache<T>& cache);
 // Straight-through estimator: dx += dy · W',  dW += dy^T · x̂.
 template <class T>
-void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cache, int R, int I, int O);
+void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cache, int R, int I,
+                        int O);
 
-// ---- scalar activations ---------------------------------------------------------------------------
-// exp that the compiler can vectorise (std::exp is an opaque libm call): x = k*ln2 + r with
-// |r| <= ln2/2, exp(r) by its degree-7 Taylor polynomial (relative error < 2e-7, about 1 ulp),
-// times 2^k built in the exponent bits. Inputs are clamped to [-87, 88] (exp(-87) ~ 1.6e-38).
+// ---- scalar activations
+// --------------------------------------------------------------------------- exp that the compiler
+// can vectorise (std::exp is an opaque libm call): x = k*ln2 + r with |r| <= ln2/2, exp(r) by its
+// degree-7 Taylor polynomial (relative error < 2e-7, about 1 ulp), times 2^k built in the exponent
+// bits. Inputs are clamped to [-87, 88] (exp(-87) ~ 1.6e-38).
 inline float exp_fast(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);  // (std::fmin is a libm call)
     const float k = std::floor(x * 1.44269504f + 0.5f);
@@ -74,19 +78,27 @@ inline float exp_fast(float x) {
     __builtin_memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
-inline double exp_fast(double x) { return std::exp(x); }  // the double path is the exact reference
+inline double exp_fast(double x) {
+    return std::exp(x);
+}  // the double path is the exact reference
 
 template <class T>
-inline T sigmoid(T x) { return T(1) / (T(1) + exp_fast(-x)); }
+inline T sigmoid(T x) {
+    return T(1) / (T(1) + exp_fast(-x));
+}
 template <class T>
-inline T silu(T x) { return x * sigmoid(x); }
+inline T silu(T x) {
+    return x * sigmoid(x);
+}
 template <class T>
 inline T silu_grad(T x) {  // d/dx x*sigmoid(x)
     T s = sigmoid(x);
     return s * (T(1) + x * (T(1) - s));
 }
 template <class T>
-inline T softplus(T x) { return x > T(20) ? x : std::log1p(std::exp(x)); }  // as torch (threshold 20)
+inline T softplus(T x) {
+    return x > T(20) ? x : std::log1p(std::exp(x));
+}  // as torch (threshold 20)
 
 // ---- packed documents (DESIGN §2.6) -------------------------------------------------------------
 // For a batch of B rows of T tokens: doc_start[b*T+t] = 1 where a document starts (t == 0 or token

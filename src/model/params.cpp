@@ -72,12 +72,18 @@ ParamCounts count_params(const ModelConfig& c) {
     for (const auto& s : make_param_layout(c).specs) {
         n.total += s.numel;
         (s.ternary ? n.ternary : n.full_precision) += s.numel;
-        if (s.name == "embed.weight") n.embedding += s.numel;
-        else if (s.name == "lm_head.weight") n.head += s.numel;
-        else if (s.name.find(".mamba.") != std::string::npos) n.mamba += s.numel;
-        else if (s.name.find(".mla.") != std::string::npos) n.mla += s.numel;
-        else if (s.name.find(".ffn.") != std::string::npos) n.ffn += s.numel;
-        else n.norms += s.numel;  // mixer_norm, ffn_norm, final_norm
+        if (s.name == "embed.weight")
+            n.embedding += s.numel;
+        else if (s.name == "lm_head.weight")
+            n.head += s.numel;
+        else if (s.name.find(".mamba.") != std::string::npos)
+            n.mamba += s.numel;
+        else if (s.name.find(".mla.") != std::string::npos)
+            n.mla += s.numel;
+        else if (s.name.find(".ffn.") != std::string::npos)
+            n.ffn += s.numel;
+        else
+            n.norms += s.numel;  // mixer_norm, ffn_norm, final_norm
     }
     return n;
 }
