@@ -11,7 +11,33 @@ namespace np {
 
 namespace {
 constexpr int kHeadChunk = 256;  // rows of logits materialised at once by the fused head + CE
+
+// Pointers to one layer's tensors inside a flat buffer (parameters or gradients), by DESIGN name.
+template <class Ptr>
+struct LayerTensors {
+    const ParamLayout& layout;
+    Ptr base;
+    const std::string& prefix;  // "layers.i."
+    Ptr operator()(const char* name) const { return base + layout.find(prefix + name).offset; }
+};
+
+template <class S, class Ptr>
+S mamba_at(const LayerTensors<Ptr>& at) {
+    return S{at("mamba.in_proj.weight"), at("mamba.conv1d.weight"),  at("mamba.conv1d.bias"),
+             at("mamba.dt_bias"),        at("mamba.A_log"),          at("mamba.D"),
+             at("mamba.norm.weight"),    at("mamba.out_proj.weight")};
 }
+template <class S, class Ptr>
+S mla_at(const LayerTensors<Ptr>& at) {
+    return S{at("mla.q_proj.weight"), at("mla.kv_down.weight"), at("mla.kv_norm.weight"),
+             at("mla.kv_up.weight"),  at("mla.o_norm.weight"),  at("mla.o_proj.weight")};
+}
+template <class S, class Ptr>
+S ffn_at(const LayerTensors<Ptr>& at) {
+    return S{at("ffn.gate.weight"), at("ffn.up.weight"), at("ffn.down_norm.weight"),
+             at("ffn.down.weight")};
+}
+}  // namespace
 
 template <class T>
 struct Model<T>::Workspace {
@@ -112,25 +138,20 @@ void Model<T>::forward_hidden(std::span<const int32_t> tokens, int B, int Tn) {
         rmsnorm_forward(L.n1.data(), L.rstd1.data(), w.x.data(), param(p + "mixer_norm.weight"), R,
                         D, eps);
         if (L.mamba) {
-            MambaWeights<T> mw{
-                param(p + "mamba.in_proj.weight"), param(p + "mamba.conv1d.weight"),
-                param(p + "mamba.conv1d.bias"),    param(p + "mamba.dt_bias"),
-                param(p + "mamba.A_log"),          param(p + "mamba.D"),
-                param(p + "mamba.norm.weight"),    param(p + "mamba.out_proj.weight")};
+            MambaWeights<T> mw =
+                mamba_at<MambaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
             mamba_forward(w.mix_out.data(), L.n1.data(), mw, cfg.mamba, w.seq, quantize, eps,
                           *L.mamba);
         } else {
-            MlaWeights<T> aw{param(p + "mla.q_proj.weight"),  param(p + "mla.kv_down.weight"),
-                             param(p + "mla.kv_norm.weight"), param(p + "mla.kv_up.weight"),
-                             param(p + "mla.o_norm.weight"),  param(p + "mla.o_proj.weight")};
+            MlaWeights<T> aw =
+                mla_at<MlaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
             mla_forward(w.mix_out.data(), L.n1.data(), aw, cfg.mla, w.seq, quantize, eps, *L.mla);
         }
         for (size_t i = 0; i < RD; i++) w.x[i] += w.mix_out[i];
         L.x_mid.assign(w.x.begin(), w.x.end());
         rmsnorm_forward(L.n2.data(), L.rstd2.data(), w.x.data(), param(p + "ffn_norm.weight"), R, D,
                         eps);
-        FfnWeights<T> fw{param(p + "ffn.gate.weight"), param(p + "ffn.up.weight"),
-                         param(p + "ffn.down_norm.weight"), param(p + "ffn.down.weight")};
+        FfnWeights<T> fw = ffn_at<FfnWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
         ffn_forward(w.mix_out.data(), L.n2.data(), fw, R, D, cfg.ffn.hidden, act, quantize, eps,
                     L.ffn);
         for (size_t i = 0; i < RD; i++) w.x[i] += w.mix_out[i];
@@ -219,10 +240,8 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
         const std::string p = "layers." + std::to_string(l) + ".";
         // x_out = x_mid + FFN(n2), n2 = RMSNorm(x_mid)
         std::fill(w.dn.begin(), w.dn.end(), T(0));
-        FfnWeights<T> fw{param(p + "ffn.gate.weight"), param(p + "ffn.up.weight"),
-                         param(p + "ffn.down_norm.weight"), param(p + "ffn.down.weight")};
-        FfnGrads<T> fg{grad(p + "ffn.gate.weight"), grad(p + "ffn.up.weight"),
-                       grad(p + "ffn.down_norm.weight"), grad(p + "ffn.down.weight")};
+        FfnWeights<T> fw = ffn_at<FfnWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
+        FfnGrads<T> fg = ffn_at<FfnGrads<T>>(LayerTensors<T*>{layout, grads.data(), p});
         ffn_backward(w.dn.data(), fg, w.dx.data(), L.n2.data(), fw, R, D, cfg.ffn.hidden, act,
                      L.ffn);
         rmsnorm_backward(w.dx.data(), grad(p + "ffn_norm.weight"), w.dn.data(), L.x_mid.data(),
@@ -230,24 +249,15 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
         // x_mid = x_in + Mixer(n1), n1 = RMSNorm(x_in)
         std::fill(w.dn.begin(), w.dn.end(), T(0));
         if (L.mamba) {
-            MambaWeights<T> mw{
-                param(p + "mamba.in_proj.weight"), param(p + "mamba.conv1d.weight"),
-                param(p + "mamba.conv1d.bias"),    param(p + "mamba.dt_bias"),
-                param(p + "mamba.A_log"),          param(p + "mamba.D"),
-                param(p + "mamba.norm.weight"),    param(p + "mamba.out_proj.weight")};
-            MambaGrads<T> mg{grad(p + "mamba.in_proj.weight"), grad(p + "mamba.conv1d.weight"),
-                             grad(p + "mamba.conv1d.bias"),    grad(p + "mamba.dt_bias"),
-                             grad(p + "mamba.A_log"),          grad(p + "mamba.D"),
-                             grad(p + "mamba.norm.weight"),    grad(p + "mamba.out_proj.weight")};
+            MambaWeights<T> mw =
+                mamba_at<MambaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
+            MambaGrads<T> mg = mamba_at<MambaGrads<T>>(LayerTensors<T*>{layout, grads.data(), p});
             mamba_backward(w.dn.data(), mg, w.dx.data(), L.n1.data(), mw, cfg.mamba, w.seq,
                            quantize, eps, *L.mamba);
         } else {
-            MlaWeights<T> aw{param(p + "mla.q_proj.weight"),  param(p + "mla.kv_down.weight"),
-                             param(p + "mla.kv_norm.weight"), param(p + "mla.kv_up.weight"),
-                             param(p + "mla.o_norm.weight"),  param(p + "mla.o_proj.weight")};
-            MlaGrads<T> ag{grad(p + "mla.q_proj.weight"),  grad(p + "mla.kv_down.weight"),
-                           grad(p + "mla.kv_norm.weight"), grad(p + "mla.kv_up.weight"),
-                           grad(p + "mla.o_norm.weight"),  grad(p + "mla.o_proj.weight")};
+            MlaWeights<T> aw =
+                mla_at<MlaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
+            MlaGrads<T> ag = mla_at<MlaGrads<T>>(LayerTensors<T*>{layout, grads.data(), p});
             mla_backward(w.dn.data(), ag, w.dx.data(), L.n1.data(), aw, cfg.mla, w.seq, quantize,
                          eps, *L.mla);
         }
@@ -291,25 +301,20 @@ void Model<T>::decode_step(DecodeState& s, int32_t token, T* out_logits) {
         rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param(p + "mixer_norm.weight"), 1, D,
                         eps);
         if (cfg.mixer_kind(l) == 'M') {
-            MambaWeights<T> mw{
-                param(p + "mamba.in_proj.weight"), param(p + "mamba.conv1d.weight"),
-                param(p + "mamba.conv1d.bias"),    param(p + "mamba.dt_bias"),
-                param(p + "mamba.A_log"),          param(p + "mamba.D"),
-                param(p + "mamba.norm.weight"),    param(p + "mamba.out_proj.weight")};
+            MambaWeights<T> mw =
+                mamba_at<MambaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
             mamba_step(s.tmp.data(), s.n.data(), mw, cfg.mamba, quantize, eps, doc_start,
                        s.mamba[l]);
         } else {
-            MlaWeights<T> aw{param(p + "mla.q_proj.weight"),  param(p + "mla.kv_down.weight"),
-                             param(p + "mla.kv_norm.weight"), param(p + "mla.kv_up.weight"),
-                             param(p + "mla.o_norm.weight"),  param(p + "mla.o_proj.weight")};
+            MlaWeights<T> aw =
+                mla_at<MlaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
             mla_step(s.tmp.data(), s.n.data(), aw, cfg.mla, quantize, eps, s.pos, doc_start,
                      s.mla[l]);
         }
         for (int d = 0; d < D; d++) s.x[d] += s.tmp[d];
         rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param(p + "ffn_norm.weight"), 1, D,
                         eps);
-        FfnWeights<T> fw{param(p + "ffn.gate.weight"), param(p + "ffn.up.weight"),
-                         param(p + "ffn.down_norm.weight"), param(p + "ffn.down.weight")};
+        FfnWeights<T> fw = ffn_at<FfnWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
         ffn_forward(s.tmp.data(), s.n.data(), fw, 1, D, cfg.ffn.hidden, act, quantize, eps, s.ffn);
         for (int d = 0; d < D; d++) s.x[d] += s.tmp[d];
     }
