@@ -34,8 +34,7 @@ void write_file_atomic(const std::string& path, std::span<const char> bytes) {
     write_file_atomic(path, {bytes});
 }
 
-void write_file_atomic(const std::string& path,
-                       std::initializer_list<std::span<const char>> parts) {
+void write_file_atomic(const std::string& path, std::span<const std::span<const char>> parts) {
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)

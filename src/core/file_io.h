@@ -16,7 +16,11 @@ std::string read_file_prefix(const std::string& path, size_t n);
 // half.
 void write_file_atomic(const std::string& path, std::span<const char> bytes);
 // The same for a file made of several consecutive parts (e.g. a header and a payload).
-void write_file_atomic(const std::string& path, std::initializer_list<std::span<const char>> parts);
+void write_file_atomic(const std::string& path, std::span<const std::span<const char>> parts);
+inline void write_file_atomic(const std::string& path,
+                              std::initializer_list<std::span<const char>> parts) {
+    write_file_atomic(path, std::span<const std::span<const char>>(parts.begin(), parts.size()));
+}
 inline void write_file_atomic(const std::string& path, const std::string& s) {
     write_file_atomic(path, std::span<const char>(s.data(), s.size()));
 }

@@ -321,17 +321,15 @@ void save_safetensors(const std::string& path, std::span<const TensorView> tenso
     // Space padding to a multiple of 8 keeps the data block 8-byte aligned for mmap readers.
     text.append((8 - text.size() % 8) % 8, ' ');
 
-    std::vector<char> bytes(8 + text.size() + offset);
+    // Written straight from the callers' buffers: no copy of the tensor data is made.
     const uint64_t n = text.size();
-    std::memcpy(bytes.data(), &n, 8);
-    std::memcpy(bytes.data() + 8, text.data(), text.size());
-    char* data = bytes.data() + 8 + text.size();
-    for (const auto& t : tensors) {
-        if (t.data.empty()) continue;  // an empty span may hold a null pointer
-        std::memcpy(data, t.data.data(), t.data.size() * 4);
-        data += t.data.size() * 4;
-    }
-    write_file_atomic(path, std::span<const char>(bytes.data(), bytes.size()));
+    std::vector<std::span<const char>> parts;
+    parts.emplace_back(reinterpret_cast<const char*>(&n), 8);
+    parts.emplace_back(text.data(), text.size());
+    for (const auto& t : tensors)
+        if (!t.data.empty())  // an empty span may hold a null pointer
+            parts.emplace_back(reinterpret_cast<const char*>(t.data.data()), t.data.size() * 4);
+    write_file_atomic(path, std::span<const std::span<const char>>(parts));
 }
 
 }  // namespace np

@@ -13,7 +13,7 @@ namespace np {
 namespace fs = std::filesystem;
 
 void write_directory_atomic(const std::string& dir,
-                            const std::map<std::string, std::string>& files) {
+                            const std::function<void(const std::string& tmp_dir)>& fill) {
     fs::path target = fs::path(dir).lexically_normal();
     if (target.filename().empty()) target = target.parent_path();
     fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
@@ -27,7 +27,12 @@ void write_directory_atomic(const std::string& dir,
     if (ec)
         fail(dir + ": cannot create temporary directory " + tmp.string() + " (" + ec.message() +
              ")");
-    for (const auto& [name, bytes] : files) write_file_atomic((tmp / name).string(), bytes);
+    try {
+        fill(tmp.string());
+    } catch (...) {
+        fs::remove_all(tmp, ec);  // never leave a half-written checkpoint behind
+        throw;
+    }
     fs::path old = parent / (target.filename().string() + ".old" + suffix);
     const bool replacing = fs::exists(target);
     if (replacing) {
@@ -45,16 +50,13 @@ void save_checkpoint(const std::string& dir, const Model<float>& model,
     for (const ParamSpec& s : model.layout.specs)
         views.push_back({s.name, s.shape,
                          std::span<const float>(model.params.data() + s.offset, size_t(s.numel))});
-    // Serialise the tensors through a temp file so the safetensors writer stays the single encoder.
-    const std::string tmp_st =
-        (fs::temp_directory_path() / ("np_ckpt_" + std::to_string(::getpid()) + ".safetensors"))
-            .string();
-    save_safetensors(tmp_st, views, {{"format", "pt"}});
-    std::map<std::string, std::string> files = extra_files;
-    files["model.safetensors"] = read_file(tmp_st);
-    fs::remove(tmp_st);
-    files["config.json"] = model.cfg.to_json().dump(2) + "\n";
-    write_directory_atomic(dir, files);
+    write_directory_atomic(dir, [&](const std::string& tmp) {
+        save_safetensors((fs::path(tmp) / "model.safetensors").string(), views, {{"format", "pt"}});
+        write_file_atomic((fs::path(tmp) / "config.json").string(),
+                          model.cfg.to_json().dump(2) + "\n");
+        for (const auto& [name, bytes] : extra_files)
+            write_file_atomic((fs::path(tmp) / name).string(), bytes);
+    });
 }
 
 Model<float> load_checkpoint(const std::string& dir) {

@@ -2,6 +2,7 @@
 // extra files (tokenizer.json, optimizer and trainer state), written atomically as a whole
 // directory.
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 
