@@ -4,6 +4,7 @@
 
 namespace np::cli {
 void register_model_commands(CLI::App& app);      // init, params, loss             (cmd_model.cpp)
-void register_tokenizer_commands(CLI::App& app);  // tokenizer train, tokenize       (cmd_tokenizer.cpp)
+void register_tokenizer_commands(CLI::App& app);  // tokenizer train, tokenize (cmd_tokenizer.cpp)
 void register_data_commands(CLI::App& app);       // data prepare, gym, corpus       (cmd_data.cpp)
+void register_train_commands(CLI::App& app);      // train, plot                     (cmd_train.cpp)
 }  // namespace np::cli

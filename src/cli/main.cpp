@@ -6,12 +6,14 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
-    CLI::App app{"NanoPrime: hybrid Mamba-2 + MLA language models with BitNet b1.58 ternary weights"};
+    CLI::App app{
+        "NanoPrime: hybrid Mamba-2 + MLA language models with BitNet b1.58 ternary weights"};
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "Show help for every command");
     np::cli::register_model_commands(app);
     np::cli::register_tokenizer_commands(app);
     np::cli::register_data_commands(app);
+    np::cli::register_train_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,380 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "data/mixture.h"
+#include "model/checkpoint.h"
+#include "model/model.h"
+#include "train/metrics.h"
+#include "train/optimizer.h"
+#include "train/schedule.h"
+
+namespace np {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A data config JSON, or a shard directory / single .npts file as a one-source mixture.
+data::DataConfig data_config_for(const std::string& path, const std::string& split, uint64_t seed,
+                                 const std::string& field) {
+    if (!fs::exists(path)) fail("train config: " + field + " \"" + path + "\" does not exist");
+    if (fs::path(path).extension() == ".json") return data::DataConfig::load(path);
+    data::DataConfig c;
+    c.seed = seed;
+    c.sources.push_back({"data", path, split, true, false});
+    c.phases.push_back({"all", 1.0, {1.0}});
+    return c;
+}
+
+// tokenizer.json of the initial checkpoint, else beside the data (config file or first source).
+std::string find_tokenizer(const TrainConfig& cfg, const data::DataConfig& dc) {
+    std::vector<fs::path> candidates;
+    if (fs::is_directory(cfg.init)) candidates.push_back(fs::path(cfg.init) / "tokenizer.json");
+    const fs::path data(cfg.data);
+    candidates.push_back((fs::is_directory(data) ? data : data.parent_path()) / "tokenizer.json");
+    for (const auto& s : dc.sources) {
+        const fs::path p(s.path);
+        candidates.push_back((fs::is_directory(p) ? p : p.parent_path()) / "tokenizer.json");
+    }
+    for (const auto& c : candidates)
+        if (fs::is_regular_file(c)) return c.string();
+    return "";
+}
+
+SeqCurriculum curriculum_of(const TrainConfig& cfg) {
+    if (cfg.seq.find('@') == std::string::npos) return SeqCurriculum(std::stoi(cfg.seq));
+    return SeqCurriculum::parse(cfg.seq, "train config: seq");
+}
+
+// Doubles go into trainer_state.json as their bit patterns so a resume restores them exactly.
+std::string bits_of(double x) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)std::bit_cast<uint64_t>(x));
+    return buf;
+}
+double double_of(const nlohmann::json& j) {
+    return std::bit_cast<double>(uint64_t(std::stoull(j.get<std::string>(), nullptr, 16)));
+}
+
+std::string step_dir_name(int64_t step) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "step_%06lld", (long long)step);
+    return buf;
+}
+
+std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const std::string& run_dir) {
+    std::vector<std::pair<int64_t, fs::path>> out;
+    const fs::path ck = fs::path(run_dir) / "ckpt";
+    if (!fs::is_directory(ck)) return out;
+    for (const auto& e : fs::directory_iterator(ck)) {
+        const std::string n = e.path().filename().string();
+        // Temporary directories of an interrupted save ("step_000010.tmp...") do not match.
+        if (!e.is_directory() || n.size() <= 5 || n.rfind("step_", 0) != 0) continue;
+        if (!std::all_of(n.begin() + 5, n.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            continue;
+        out.emplace_back(std::stoll(n.substr(5)), e.path());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+void check_ids(std::span<const int32_t> ids, int vocab, const std::string& what) {
+    for (int32_t id : ids)
+        if (id < 0 || id >= vocab)
+            fail(what + ": token id " + std::to_string(id) +
+                 " is outside the model's vocabulary (vocab_size " + std::to_string(vocab) + ")");
+}
+
+// The guard's running statistics: everything besides model/optimizer/sampler that a resume needs.
+struct GuardState {
+    double loss_ema = 0;
+    int64_t ema_n = 0, consecutive = 0, skipped = 0;
+};
+
+}  // namespace
+
+std::string latest_checkpoint(const std::string& run_dir) {
+    auto all = list_checkpoints(run_dir);
+    return all.empty() ? "" : all.back().second.string();
+}
+
+TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
+    cfg.validate();
+    if (!opt.dry_run && cfg.out.empty()) fail("train config: out must name the run directory");
+#ifdef _OPENMP
+    if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
+#endif
+    const data::DataConfig dcfg = data_config_for(cfg.data, "train", cfg.seed, "data");
+    data::MixtureSampler sampler(dcfg);
+    const SeqCurriculum curriculum = curriculum_of(cfg);
+
+    // Model: the newest checkpoint (resume), an initial checkpoint, or a preset.
+    std::string resume_dir = opt.resume ? latest_checkpoint(cfg.out) : "";
+    std::optional<Model<float>> model;
+    if (!resume_dir.empty())
+        model.emplace(load_checkpoint(resume_dir));
+    else if (fs::is_directory(cfg.init))
+        model.emplace(load_checkpoint(cfg.init));
+    else {
+        ModelConfig mc;
+        try {
+            mc = ModelConfig::preset(cfg.init);
+        } catch (const Error& e) {
+            fail("train config: init \"" + cfg.init +
+                 "\" is neither a checkpoint directory nor a preset (" + e.what() + ")");
+        }
+        model.emplace(mc);
+        model->init_random(cfg.seed);
+    }
+    Model<float>& m = *model;
+    if (curriculum.max_len() > m.cfg.max_seq_len)
+        fail("train config: seq " + std::to_string(curriculum.max_len()) +
+             " exceeds the model's max_seq_len " + std::to_string(m.cfg.max_seq_len));
+    const std::string tokenizer = find_tokenizer(cfg, dcfg);
+
+    AdamWConfig ac;
+    ac.weight_decay = float(cfg.weight_decay);
+    ac.state_8bit = cfg.adam8bit;
+    AdamW adam(m.layout, ac);
+    LrSchedule sched;
+    sched.base_lr = cfg.lr;
+    sched.total_steps = cfg.steps;
+    sched.warmup_frac = cfg.warmup;
+    sched.decay_frac = cfg.decay;
+    sched.shape = parse_decay_shape(cfg.decay_shape);
+    sched.min_lr_ratio = cfg.min_lr_ratio;
+    LeracSchedule lerac;
+    lerac.end_step = cfg.lerac_end_step;
+    std::vector<float> lr_mult(cfg.lerac_end_step > 0 ? m.layout.specs.size() : 0);
+    std::optional<Swa> swa;
+    if (cfg.swa_start > 0) swa.emplace(m.params.size(), cfg.swa_start, cfg.swa_every);
+
+    GuardState guard;
+    int64_t step = 0, tokens_total = 0;
+    double elapsed_before = 0;
+    if (!resume_dir.empty()) {
+        const fs::path d(resume_dir);
+        adam.deserialize(read_file((d / "optimizer.bin").string()), (d / "optimizer.bin").string());
+        const std::string sp = (d / "trainer_state.json").string();
+        try {
+            const auto st = nlohmann::json::parse(read_file(sp));
+            step = st.at("step").get<int64_t>();
+            tokens_total = st.at("tokens").get<int64_t>();
+            elapsed_before = st.at("elapsed").get<double>();
+            guard.loss_ema = double_of(st.at("loss_ema"));
+            guard.ema_n = st.at("ema_n").get<int64_t>();
+            guard.consecutive = st.at("consecutive_skips").get<int64_t>();
+            guard.skipped = st.at("skipped").get<int64_t>();
+            sampler.load_state(st.at("sampler"));
+        } catch (const nlohmann::json::exception& e) {
+            fail(sp + ": malformed trainer state (" + e.what() + ")");
+        }
+        if (swa) {
+            const fs::path sw = d / "swa.bin";
+            if (fs::exists(sw)) swa->deserialize(read_file(sw.string()), sw.string());
+        }
+    } else if (opt.resume && !fs::exists(cfg.out)) {
+        fail("--resume: run directory " + cfg.out + " does not exist");
+    }
+
+    // Fixed validation rows, drawn once at the longest sequence length.
+    std::vector<int32_t> val_ids;
+    std::vector<uint8_t> val_mask;
+    const int val_len = curriculum.max_len();
+    if (!cfg.val_data.empty()) {
+        data::MixtureSampler vs(data_config_for(cfg.val_data, "val", cfg.seed, "val_data"));
+        val_ids.resize(size_t(cfg.val_rows) * val_len);
+        val_mask.resize(val_ids.size());
+        vs.next_batch(cfg.val_rows, val_len, 0.0, val_ids, val_mask);
+        check_ids(val_ids, m.cfg.vocab_size, "val_data " + cfg.val_data);
+    }
+    auto val_loss = [&]() {
+        double sum = 0;
+        int64_t n = 0;
+        for (int r = 0; r < cfg.val_rows; r += cfg.batch) {
+            const int rows = std::min(cfg.batch, cfg.val_rows - r);
+            const size_t off = size_t(r) * val_len, len = size_t(rows) * val_len;
+            LossResult lr = m.loss(std::span(val_ids).subspan(off, len),
+                                   std::span(val_mask).subspan(off, len), rows, val_len, false);
+            sum += lr.loss * double(lr.tokens);
+            n += lr.tokens;
+        }
+        return n > 0 ? sum / double(n) : 0.0;
+    };
+
+    auto save = [&](int64_t s, double elapsed) {
+        std::map<std::string, std::string> extra;
+        extra["optimizer.bin"] = adam.serialize();
+        nlohmann::json st = {{"step", s},
+                             {"tokens", tokens_total},
+                             {"elapsed", elapsed},
+                             {"loss_ema", bits_of(guard.loss_ema)},
+                             {"ema_n", guard.ema_n},
+                             {"consecutive_skips", guard.consecutive},
+                             {"skipped", guard.skipped},
+                             {"sampler", sampler.state_json()}};
+        extra["trainer_state.json"] = st.dump(1) + "\n";
+        if (swa) extra["swa.bin"] = swa->serialize();
+        if (!tokenizer.empty()) extra["tokenizer.json"] = read_file(tokenizer);
+        save_checkpoint((fs::path(cfg.out) / "ckpt" / step_dir_name(s)).string(), m, extra);
+        auto all = list_checkpoints(cfg.out);
+        for (size_t i = 0; i + size_t(cfg.keep_last) < all.size(); i++)
+            fs::remove_all(all[i].second);
+    };
+
+    std::optional<MetricsLog> log;
+    if (!opt.dry_run) {
+        if (!opt.resume) {
+            if (fs::exists(fs::path(cfg.out) / "metrics.jsonl") ||
+                fs::exists(fs::path(cfg.out) / "ckpt"))
+                fail("train: run directory " + cfg.out + " already holds a run (use --resume " +
+                     cfg.out + " to continue it, or another --out)");
+            fs::create_directories(cfg.out);
+            write_file_atomic((fs::path(cfg.out) / "train_config.json").string(),
+                              cfg.to_json().dump(2) + "\n");
+        }
+        log.emplace((fs::path(cfg.out) / "metrics.jsonl").string(), step);
+    }
+
+    const int64_t end = opt.dry_run
+                            ? std::min<int64_t>(cfg.steps, step + opt.dry_run_steps)
+                            : (opt.stop_at > 0 ? std::min(cfg.steps, opt.stop_at) : cfg.steps);
+    ProgressLine progress(cfg.steps, cfg.log_every, opt.progress);
+    if (!resume_dir.empty())
+        progress.message("resumed from " + resume_dir + " at step " + std::to_string(step));
+
+    TrainResult res;
+    std::vector<int32_t> ids;
+    std::vector<uint8_t> mask;
+    std::vector<float> acc(cfg.accum > 1 ? m.params.size() : 0);
+    const auto run_start = Clock::now();
+    double timed_seconds = 0;
+    int64_t timed_steps = 0, run_steps = 0, timed_tokens = 0;
+    while (step < end) {
+        const auto t0 = Clock::now();
+        const int len = curriculum.at_step(step, cfg.steps);
+        const int rows = cfg.batch * cfg.accum;
+        ids.resize(size_t(rows) * len);
+        mask.resize(ids.size());
+        sampler.next_batch(rows, len, double(step) / double(cfg.steps), ids, mask);
+        check_ids(ids, m.cfg.vocab_size, "data " + cfg.data);
+
+        // Micro-batches are weighted by their counted targets, so the step's loss and gradient are
+        // the mean over every target of the step, as one big batch would give.
+        double loss = 0;
+        int64_t ntok = 0;
+        for (int a = 0; a < cfg.accum; a++) {
+            const size_t off = size_t(a) * cfg.batch * len, n = size_t(cfg.batch) * len;
+            LossResult lr = m.loss(std::span(ids).subspan(off, n), std::span(mask).subspan(off, n),
+                                   cfg.batch, len, true);
+            loss += lr.loss * double(lr.tokens);
+            ntok += lr.tokens;
+            if (cfg.accum > 1) {
+                const float w = float(lr.tokens);
+                if (a == 0) std::fill(acc.begin(), acc.end(), 0.0f);
+                for (size_t i = 0; i < acc.size(); i++) acc[i] += w * m.grads[i];
+            }
+        }
+        const double inv = ntok > 0 ? 1.0 / double(ntok) : 0.0;
+        loss *= inv;
+        if (cfg.accum > 1)
+            for (size_t i = 0; i < acc.size(); i++) m.grads[i] = float(double(acc[i]) * inv);
+        if (opt.after_backward) opt.after_backward(step, m.grads, loss);
+
+        const double gnorm =
+            cfg.clip > 0 ? clip_grad_norm(m.grads, cfg.clip) : grad_global_norm(m.grads);
+        const double lr = sched.lr(step);
+        const bool spike = cfg.spike_factor > 0 && guard.ema_n > 0 &&
+                           step >= sched.warmup_steps() && loss > cfg.spike_factor * guard.loss_ema;
+        const bool skip = !std::isfinite(loss) || !std::isfinite(gnorm) || spike;
+        if (skip) {
+            guard.skipped++;
+            guard.consecutive++;
+            char buf[200];
+            std::snprintf(
+                buf, sizeof buf, "step %lld skipped: loss %g, grad_norm %g%s (%lld in a row)",
+                (long long)step + 1, loss, gnorm,
+                spike ? (" > spike_factor x running mean " + std::to_string(guard.loss_ema)).c_str()
+                      : "",
+                (long long)guard.consecutive);
+            progress.message(buf);
+            if (guard.consecutive >= cfg.max_skips)
+                fail("train: stopping at step " + std::to_string(step + 1) + ": " +
+                     std::to_string(guard.consecutive) +
+                     " consecutive steps had a non-finite or spiking loss/gradient (max_skips " +
+                     std::to_string(cfg.max_skips) + "); lower lr, raise warmup or check the data");
+        } else {
+            guard.consecutive = 0;
+            if (!lr_mult.empty()) lerac.multipliers(m.layout, m.cfg.n_layers, step, lr_mult);
+            adam.step(m.params, m.grads, lr, lr_mult);
+            guard.loss_ema = guard.ema_n == 0 ? loss : 0.9 * guard.loss_ema + 0.1 * loss;
+            guard.ema_n++;
+            tokens_total += ntok;
+        }
+        step++;
+        run_steps++;
+        if (swa && !skip && swa->due(step, cfg.steps)) swa->update(m.params);
+
+        const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (run_steps > 1 || !opt.dry_run) timed_seconds += dt, timed_steps++, timed_tokens += ntok;
+        MetricRow row;
+        row.step = step;
+        row.loss = loss;
+        row.lr = lr;
+        row.grad_norm = gnorm;
+        row.tokens = tokens_total;
+        row.tok_s = dt > 0 ? double(ntok) / dt : 0;
+        row.elapsed =
+            elapsed_before + std::chrono::duration<double>(Clock::now() - run_start).count();
+        row.skipped = skip;
+        if (!val_ids.empty() &&
+            ((cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == cfg.steps))
+            row.val_loss = val_loss();
+        if (log) log->append(row);
+        const double mean_dt =
+            std::chrono::duration<double>(Clock::now() - run_start).count() / double(run_steps);
+        progress.update(row, mean_dt * double(cfg.steps - step));
+        res.last_loss = loss;
+
+        if (!opt.dry_run && ((cfg.save_every > 0 && step % cfg.save_every == 0) || step == end))
+            save(step, row.elapsed);
+    }
+    progress.finish();
+    if (!opt.dry_run && step == cfg.steps && end == cfg.steps) {
+        std::map<std::string, std::string> extra;
+        if (!tokenizer.empty()) extra["tokenizer.json"] = read_file(tokenizer);
+        save_checkpoint((fs::path(cfg.out) / "final").string(), m, extra);
+        if (swa && swa->count() > 0) {
+            std::vector<float> avg = swa->average();
+            std::swap(m.params, avg);
+            save_checkpoint((fs::path(cfg.out) / "final_swa").string(), m, extra);
+            std::swap(m.params, avg);
+        }
+    }
+    res.steps_done = step;
+    res.skipped = guard.skipped;
+    res.step_seconds = timed_steps > 0 ? timed_seconds / double(timed_steps) : 0;
+    res.tok_s = timed_seconds > 0 ? double(timed_tokens) / timed_seconds : 0;
+    res.param_bytes = m.params.size() * sizeof(float);
+    res.grad_bytes = (m.grads.size() + acc.size()) * sizeof(float);
+    res.optimizer_bytes = adam.state_bytes();
+    res.peak_rss = peak_rss_bytes();
+    return res;
+}
+
+}  // namespace np
