@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main demo: installs dependencies, builds, creates a `nano` model, shows its parameters and
-# computes its loss (and gradients) on a batch of packed documents.
+# The main demo: installs dependencies, builds, creates a `nano` model and shows its parameters,
+# generates reasoning-gym data, trains a tokenizer and token shards on it, computes the loss (and
+# gradients), then pretrains for a few steps and plots the loss curve.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -26,3 +27,10 @@ echo "== 3. loss (and gradients) of the untrained model on 4 rows of 256 tokens 
 $NP loss --ckpt "$OUT/nano-init" --tokens "$OUT/shards/train_00000.npts" --seq 256 --batch 4 \
     --grads "$OUT/grads.safetensors"
 echo "(an untrained model scores about ln(4096) = 8.32 nats on the assistant tokens; gradients in $OUT/grads.safetensors)"
+
+echo "== 4. a short pretraining run on the gym shards (40 steps), its loss curve, and the loss after"
+$NP train --init "$OUT/nano-init" --data "$OUT/shards" --val-data "$OUT/shards" --out "$OUT/run" \
+    --steps 40 --batch 4 --seq 256 --lr 2e-3 --eval-every 20 --save-every 20 --log-every 10
+$NP plot "$OUT/run" --out "$OUT/run/metrics.svg"
+$NP loss --ckpt "$OUT/run/final" --tokens "$OUT/shards/train_00000.npts" --seq 256 --batch 4
+echo "(loss curve: $OUT/run/metrics.svg; resume a run with: $NP train --resume $OUT/run --steps N)"
