@@ -12,6 +12,24 @@
 namespace np {
 namespace {
 
+// One head, one token: S[P,N] = decay*S + dt * x ⊗ B, then y[p] = S[p]·C + D*x[p]. Shared by the
+// training scan and the decode step so both compute bit-identical states.
+template <class T>
+inline void ssm_step_head(T* S, T* y, const T* x, const T* Bv, const T* Cv, T dt, T decay, T Dh,
+                          int P, int N) {
+    for (int p = 0; p < P; p++) {
+        T* Sp = S + size_t(p) * N;
+        const T dtx = dt * x[p];
+        T acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (int n = 0; n < N; n++) {
+            Sp[n] = decay * Sp[n] + dtx * Bv[n];
+            acc += Sp[n] * Cv[n];
+        }
+        y[p] = acc + Dh * x[p];
+    }
+}
+
 // Derived sizes. Row layouts: zxbcdt = [z (Di) | xBC (C) | dt (H)], xBC = [x (Di) | B (G*N) | C
 // (G*N)].
 struct Dims {
@@ -85,18 +103,8 @@ void scan_sequential(MambaActs<T>& a, const MambaWeights<T>& w, const Dims& s, i
                 const T* xr = a.xbc.data() + size_t(row) * s.C;
                 const T *x = xr + hh * s.P, *Bv = xr + s.Di + g * s.N,
                         *Cv = xr + s.Di + (s.G + g) * s.N;
-                T* y = a.y.data() + size_t(row) * s.Di + hh * s.P;
-                for (int p = 0; p < s.P; p++) {
-                    T* Sp = S + size_t(p) * s.N;
-                    const T dtx = dt * x[p];
-                    T acc = 0;
-#pragma omp simd reduction(+ : acc)
-                    for (int n = 0; n < s.N; n++) {
-                        Sp[n] = decay * Sp[n] + dtx * Bv[n];
-                        acc += Sp[n] * Cv[n];
-                    }
-                    y[p] = acc + Dh * x[p];
-                }
+                ssm_step_head(S, a.y.data() + size_t(row) * s.Di + hh * s.P, x, Bv, Cv, dt, decay,
+                              Dh, s.P, s.N);
             }
         }
 }
@@ -471,18 +479,10 @@ void mamba_step(T* out, const T* h, const MambaWeights<T>& w, const MambaDims& m
                 decay = std::exp(dt * -std::exp(w.A_log[hh]));
         const T *x = st.xbc.data() + hh * s.P, *Bv = st.xbc.data() + s.Di + g * s.N,
                 *Cv = st.xbc.data() + s.Di + (s.G + g) * s.N;
-        T* S = st.ssm.data() + size_t(hh) * s.PN;
-        for (int p = 0; p < s.P; p++) {
-            T* Sp = S + size_t(p) * s.N;
-            const T dtx = dt * x[p];
-            T acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int n = 0; n < s.N; n++) {
-                Sp[n] = decay * Sp[n] + dtx * Bv[n];
-                acc += Sp[n] * Cv[n];
-            }
-            st.y[hh * s.P + p] = (acc + w.D[hh] * x[p]) * silu(z[hh * s.P + p]);
-        }
+        T* y = st.y.data() + hh * s.P;
+        ssm_step_head(st.ssm.data() + size_t(hh) * s.PN, y, x, Bv, Cv, dt, decay, w.D[hh], s.P,
+                      s.N);
+        for (int p = 0; p < s.P; p++) y[p] *= silu(z[hh * s.P + p]);
     }
     T rstd;
     st.normed.resize(s.Di);
