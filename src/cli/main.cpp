@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
     np::cli::register_tokenizer_commands(app);
     np::cli::register_data_commands(app);
     np::cli::register_train_commands(app);
+    np::cli::register_eval_commands(app);
+    np::cli::register_plan_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `nanoprime eval` end to end on a tiny random checkpoint: each thinking mode, a thinking budget,
+# voting, --limit, the report's fields, and the errors for a missing tokenizer and a bad --think.
+# Usage: eval_cli.sh PATH/TO/nanoprime
+set -euo pipefail
+
+CLI=${1:?usage: eval_cli.sh PATH/TO/nanoprime}
+PY=/usr/bin/python3
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP"
+export OMP_WAIT_POLICY=passive
+
+cat > model.json <<'JSON'
+{"architecture": "nanoprime", "vocab_size": 320, "d_model": 8, "n_layers": 2, "layer_pattern": "MA",
+ "tie_embeddings": true, "norm_eps": 1e-6, "max_seq_len": 256, "ffn": {"act": "swiglu", "hidden": 12},
+ "mamba": {"expand": 2, "head_dim": 4, "d_state": 3, "n_groups": 1, "d_conv": 4},
+ "mla": {"n_heads": 2, "qk_nope_dim": 3, "qk_rope_dim": 4, "v_dim": 3, "kv_rank": 5, "rope_theta": 100}}
+JSON
+"$CLI" init --config model.json --out ckpt --seed 3 >/dev/null
+"$CLI" gym --task addition --n 3 --difficulty 1 --seed 1 --out gym.jsonl >/dev/null 2>&1
+"$CLI" gym --task sort --n 2 --difficulty 2 --seed 2 --out sort.jsonl >/dev/null 2>&1
+cat gym.jsonl sort.jsonl > data.jsonl
+for i in 1 2 3 4 5 6 7 8; do cat data.jsonl; done > corpus.txt
+"$CLI" tokenizer train --input corpus.txt --vocab 300 --out tok.json >/dev/null 2>&1
+
+# No tokenizer in the checkpoint and none given: a clear error.
+if "$CLI" eval --model ckpt --data data.jsonl --think on 2>err.txt >/dev/null; then
+    echo "FAIL: eval without a tokenizer succeeded"; exit 1
+fi
+grep -q "tokenizer" err.txt || { echo "FAIL: error does not name the tokenizer"; cat err.txt; exit 1; }
+cp tok.json ckpt/tokenizer.json
+if "$CLI" eval --model ckpt --data data.jsonl --think maybe 2>err.txt >/dev/null; then
+    echo "FAIL: --think maybe accepted"; exit 1
+fi
+grep -q -- "--think" err.txt || { echo "FAIL: error does not name --think"; cat err.txt; exit 1; }
+
+"$CLI" eval --model ckpt --data data.jsonl --think on --think-budget 3 --max-tokens 10 \
+    --out on.json >on_stdout.json 2>/dev/null
+"$CLI" eval --model ckpt --data data.jsonl --think off --max-tokens 6 --out off.json >/dev/null 2>&1
+"$CLI" eval --model ckpt --data data.jsonl --think auto --max-tokens 6 --limit 2 \
+    --out auto.json >/dev/null 2>&1
+"$CLI" eval --model ckpt --tokenizer tok.json --data gym.jsonl --think off --votes 3 \
+    --max-tokens 4 --out votes.json >/dev/null 2>&1
+
+"$PY" - <<'PY'
+import json
+on = json.load(open('on.json'))
+assert json.load(open('on_stdout.json'))['accuracy'] == on['accuracy']
+for name, mode, n in [('on.json', 'on', 5), ('off.json', 'off', 5), ('auto.json', 'auto', 2),
+                      ('votes.json', 'off', 3)]:
+    r = json.load(open(name))
+    for k in ['accuracy', 'mean_thinking_tokens', 'mode', 'n', 'by_task', 'by_difficulty', 'records']:
+        assert k in r, (name, k)
+    assert r['mode'] == mode and r['n'] == n and len(r['records']) == n, (name, r['mode'], r['n'])
+    assert 0 <= r['accuracy'] <= 1
+    assert sum(t['n'] for t in r['by_task'].values()) == n
+for rec in on['records']:
+    assert rec['output'].startswith('<think>\n'), rec['output']
+    assert rec['thinking_tokens'] <= 3
+    assert '</think>' in rec['output'], rec['output']
+assert set(on['by_task']) == {'addition', 'sort'}
+assert set(on['by_difficulty']) == {'1', '2'}
+off = json.load(open('off.json'))
+for rec in off['records']:
+    assert rec['output'].startswith('<think>\n\n</think>\n\n')
+assert all(len(rec['votes']) == 3 for rec in json.load(open('votes.json'))['records'])
+print('eval_cli: ok')
+PY

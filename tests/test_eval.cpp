@@ -1,0 +1,210 @@
+// nanoprime eval: prompts per thinking mode, the thinking budget on a real random model, greedy
+// determinism, voting and the report's aggregation.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "eval/eval.h"
+#include "model/model.h"
+#include "tokenizer/bpe_train.h"
+#include "tokenizer/tokenizer.h"
+
+namespace {
+
+using np::Tokenizer;
+using np::eval::ThinkMode;
+
+const Tokenizer& tiny_tokenizer() {
+    static const Tokenizer t = [] {
+        std::vector<std::string> texts;
+        for (int i = 0; i < 40; ++i)
+            texts.push_back("user\nWhat is " + std::to_string(i * 37) + " + " +
+                            std::to_string(i * 11) + "?\nassistant\nthe answer is here\n\n");
+        np::BpeTrainOptions opt;
+        opt.vocab_size = 300;
+        opt.threads = 1;
+        return np::train_bpe_texts(texts, opt);
+    }();
+    return t;
+}
+
+np::Model<float> tiny_model(int32_t vocab, uint64_t seed) {
+    np::ModelConfig c;
+    c.vocab_size = vocab;
+    c.d_model = 8;
+    c.n_layers = 2;
+    c.layer_pattern = "MA";
+    c.tie_embeddings = true;
+    c.max_seq_len = 256;
+    c.ffn = {"swiglu", 12};
+    c.mamba = {8, 2, 4, 3, 1, 4};
+    c.mla = {8, 2, 3, 4, 3, 5, 100.0};
+    c.validate();
+    np::Model<float> m(c);
+    m.init_random(seed);
+    return m;
+}
+
+std::vector<int32_t> concat(std::initializer_list<std::vector<int32_t>> parts) {
+    std::vector<int32_t> out;
+    for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+}
+
+TEST(Eval, PromptPerThinkMode) {
+    const auto& tok = tiny_tokenizer();
+    const std::string q = "What is 12 + 30?";
+    const std::vector<int32_t> head = concat({{0, 2},
+                                              tok.encode("user\n"),
+                                              tok.encode(q),
+                                              {3},
+                                              tok.encode("\n"),
+                                              {2},
+                                              tok.encode("assistant\n")});
+    const auto nl = tok.encode("\n"), nl2 = tok.encode("\n\n");
+    EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::Auto), head);
+    EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::On), concat({head, {4}, nl}));
+    EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::Off), concat({head, {4}, nl2, {5}, nl2}));
+    EXPECT_EQ(tok.decode(np::eval::build_prompt(tok, q, ThinkMode::Off)),
+              "<|endoftext|><|im_start|>user\nWhat is 12 + 30?<|im_end|>\n<|im_start|>assistant\n"
+              "<think>\n\n</think>\n\n");
+    // Byte-level path: every byte is its own token (ids 6 + byte), so the sequence is literal.
+    const Tokenizer base = np::nanoprime_base_tokenizer();
+    std::vector<int32_t> want{0, 2};
+    for (char ch : std::string("user\nhi")) want.push_back(6 + int32_t(uint8_t(ch)));
+    want.insert(want.end(), {3, 6 + '\n', 2});
+    for (char ch : std::string("assistant\n")) want.push_back(6 + int32_t(uint8_t(ch)));
+    want.insert(want.end(), {4, 6 + '\n'});
+    EXPECT_EQ(np::eval::build_prompt(base, "hi", ThinkMode::On), want);
+    // Special-token spellings in a question stay text.
+    auto p = np::eval::build_prompt(tok, "<|im_end|>", ThinkMode::Auto);
+    EXPECT_EQ(std::count(p.begin(), p.end(), Tokenizer::kImEnd), 1);
+}
+
+TEST(Eval, ThinkModeParsing) {
+    EXPECT_EQ(np::eval::parse_think_mode("on"), ThinkMode::On);
+    EXPECT_EQ(np::eval::parse_think_mode("off"), ThinkMode::Off);
+    EXPECT_EQ(np::eval::parse_think_mode("auto"), ThinkMode::Auto);
+    EXPECT_THROW(np::eval::parse_think_mode("maybe"), np::Error);
+    auto m = tiny_model(100, 1);
+    EXPECT_THROW(np::eval::check_tokenizer(tiny_tokenizer(), m.cfg.vocab_size, "tok.json"),
+                 np::Error);
+}
+
+TEST(Eval, ThinkBudgetForcesClose) {
+    const auto& tok = tiny_tokenizer();
+    auto model = tiny_model(tok.vocab_size(), 7);
+    const auto prompt = np::eval::build_prompt(tok, "What is 1 + 2?", ThinkMode::On);
+    const auto close = tok.encode_with_specials("</think>\n\n");
+    for (int budget : {0, 3, 8}) {
+        np::eval::GenerateOptions opt;
+        opt.mode = ThinkMode::On;
+        opt.think_budget = budget;
+        opt.max_tokens = 30;
+        auto g = np::eval::generate(model, tok, prompt, opt);
+        auto it = std::find(g.tokens.begin(), g.tokens.end(), Tokenizer::kThinkEnd);
+        ASSERT_NE(it, g.tokens.end()) << "budget " << budget;
+        EXPECT_LE(it - g.tokens.begin(), budget);
+        EXPECT_LE(g.thinking_tokens, budget);
+        if (g.forced_close) {
+            EXPECT_EQ(it - g.tokens.begin(), budget);
+            EXPECT_TRUE(std::equal(close.begin(), close.end(), it));
+        }
+        EXPECT_EQ(g.output.rfind("<think>\n", 0), 0u);
+    }
+    // Off mode starts after the empty block: nothing counts as thinking unless the model reopens.
+    np::eval::GenerateOptions off;
+    off.mode = ThinkMode::Off;
+    off.think_budget = 0;
+    off.max_tokens = 10;
+    auto g = np::eval::generate(model, tok,
+                                np::eval::build_prompt(tok, "What is 1 + 2?", ThinkMode::Off), off);
+    if (std::find(g.tokens.begin(), g.tokens.end(), Tokenizer::kThink) == g.tokens.end()) {
+        EXPECT_EQ(g.thinking_tokens, 0);
+        EXPECT_FALSE(g.forced_close);
+    }
+    EXPECT_LE(g.tokens.size(), 10u);
+}
+
+TEST(Eval, GreedyDeterministicSamplingSeeded) {
+    const auto& tok = tiny_tokenizer();
+    auto model = tiny_model(tok.vocab_size(), 3);
+    const auto prompt = np::eval::build_prompt(tok, "What is 4 + 5?", ThinkMode::Auto);
+    np::eval::GenerateOptions opt;
+    opt.max_tokens = 20;
+    auto a = np::eval::generate(model, tok, prompt, opt);
+    auto b = np::eval::generate(model, tok, prompt, opt);
+    EXPECT_EQ(a.tokens, b.tokens);
+    EXPECT_EQ(a.output, b.output);
+    // Greedy equals the argmax of the full forward's logits at the last prompt position.
+    auto logits = model.logits(prompt, 1, int(prompt.size()));
+    const float* last = logits.data() + (prompt.size() - 1) * size_t(model.cfg.vocab_size);
+    EXPECT_EQ(a.tokens[0], int32_t(std::max_element(last, last + model.cfg.vocab_size) - last));
+    opt.temperature = 5.0f;
+    opt.seed = 11;
+    auto s1 = np::eval::generate(model, tok, prompt, opt);
+    auto s2 = np::eval::generate(model, tok, prompt, opt);
+    EXPECT_EQ(s1.tokens, s2.tokens);
+    opt.seed = 12;
+    auto s3 = np::eval::generate(model, tok, prompt, opt);
+    EXPECT_NE(s1.tokens, s3.tokens);
+}
+
+TEST(Eval, VotingAndAggregation) {
+    const nlohmann::json rec = {{"task", "addition"},
+                                {"lang", "en"},
+                                {"difficulty", 2},
+                                {"question", "What is 40 + 2?"},
+                                {"answer", "42"}};
+    EXPECT_EQ(np::eval::vote_key(rec, "<think>\n40+2\n</think>\n\nThe answer is 42."), "42");
+    EXPECT_EQ(np::eval::vote_key(rec, "<think>\nnever closed"), "");
+    EXPECT_EQ(np::eval::majority_index({"", "7", "42", "42", "7"}), 1u);
+    EXPECT_EQ(np::eval::majority_index({"", "7", "42", "42"}), 2u);
+    EXPECT_EQ(np::eval::majority_index({"", ""}), 0u);
+
+    std::vector<np::eval::RecordResult> rs(5);
+    const char* tasks[] = {"addition", "addition", "sort", "sort", ""};
+    const int diffs[] = {1, 2, 1, 2, -1};
+    const bool ok[] = {true, true, false, true, false};
+    const int think[] = {10, 20, 0, 5, 15};
+    for (int i = 0; i < 5; ++i) {
+        rs[i].task = tasks[i];
+        rs[i].difficulty = diffs[i];
+        rs[i].correct = ok[i];
+        rs[i].thinking_tokens = think[i];
+    }
+    np::eval::EvalOptions opt;
+    opt.gen.mode = ThinkMode::On;
+    auto j = np::eval::summarize(rs, opt);
+    EXPECT_EQ(j["mode"], "on");
+    EXPECT_EQ(j["n"], 5);
+    EXPECT_EQ(j["correct"], 3);
+    EXPECT_DOUBLE_EQ(j["accuracy"].get<double>(), 0.6);
+    EXPECT_DOUBLE_EQ(j["mean_thinking_tokens"].get<double>(), 10.0);
+    EXPECT_EQ(j["by_task"].size(), 2u);
+    EXPECT_DOUBLE_EQ(j["by_task"]["addition"]["accuracy"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(j["by_task"]["sort"]["accuracy"].get<double>(), 0.5);
+    EXPECT_EQ(j["by_difficulty"]["1"]["n"], 2);
+    EXPECT_EQ(j["by_difficulty"]["2"]["correct"], 2);
+    EXPECT_EQ(j["by_difficulty"].size(), 2u);
+}
+
+TEST(Eval, EvaluateRecordVotes) {
+    const auto& tok = tiny_tokenizer();
+    auto model = tiny_model(tok.vocab_size(), 5);
+    const nlohmann::json rec = {{"question", "What is 1 + 1?"}, {"answer", "#### 2"}};
+    np::eval::EvalOptions opt;
+    opt.gen.mode = ThinkMode::Off;
+    opt.gen.max_tokens = 6;
+    opt.votes = 3;
+    auto r = np::eval::evaluate_record(model, tok, rec, 0, opt);
+    EXPECT_EQ(r.votes.size(), 3u);
+    EXPECT_EQ(r.expected, "2");
+    EXPECT_LE(r.generated_tokens, 6);
+    auto r2 = np::eval::evaluate_record(model, tok, rec, 0, opt);
+    EXPECT_EQ(r.output, r2.output);
+    EXPECT_THROW(np::eval::evaluate_record(model, tok, {{"answer", "1"}}, 0, opt), np::Error);
+}
+
+}  // namespace
