@@ -27,10 +27,7 @@ struct InitOptions {
 };
 
 void run_init(const InitOptions& o) {
-    if (o.preset.empty() == o.config.empty())
-        fail("init: give exactly one of --preset NAME or --config FILE");
-    ModelConfig cfg =
-        o.preset.empty() ? ModelConfig::load(o.config) : ModelConfig::preset(o.preset);
+    ModelConfig cfg = ModelConfig::from_preset_or_file(o.preset, o.config, "init");
     if (fs::exists(o.out) && !o.force && !(fs::is_directory(o.out) && fs::is_empty(o.out)))
         fail("init: --out " + o.out +
              " already exists and is not empty (use --force to replace it)");

@@ -19,10 +19,7 @@ struct PlanCliOptions {
 };
 
 void run_plan(const PlanCliOptions& o) {
-    if (o.preset.empty() == o.config.empty())
-        fail("plan: give exactly one of --preset NAME or --config FILE");
-    const ModelConfig cfg =
-        o.preset.empty() ? ModelConfig::load(o.config) : ModelConfig::preset(o.preset);
+    const ModelConfig cfg = ModelConfig::from_preset_or_file(o.preset, o.config, "plan");
     const int64_t budget = parse_size(o.gpu_mem, "--gpu-mem");
     const MemoryPlan p = plan_memory(cfg, o.plan);
     std::fputs(render_plan(cfg, o.plan, p, budget).c_str(), stdout);

@@ -171,6 +171,13 @@ void ModelConfig::save(const std::string& path) const {
     write_file_atomic(path, to_json().dump(2) + "\n");
 }
 
+ModelConfig ModelConfig::from_preset_or_file(const std::string& preset, const std::string& file,
+                                             const std::string& command) {
+    if (preset.empty() == file.empty())
+        fail(command + ": give exactly one of --preset NAME or --config FILE");
+    return preset.empty() ? load(file) : ModelConfig::preset(preset);
+}
+
 std::vector<std::string> ModelConfig::preset_names() {
     return {"nano", "small", "elleci-1.5b"};
 }

@@ -53,6 +53,9 @@ struct ModelConfig {
     static ModelConfig load(const std::string& path);
     void save(const std::string& path) const;            // atomic
     static ModelConfig preset(const std::string& name);  // nano | small | elleci-1.5b
+    // For commands taking --preset NAME or --config FILE: exactly one must be given.
+    static ModelConfig from_preset_or_file(const std::string& preset, const std::string& file,
+                                           const std::string& command);
     static std::vector<std::string> preset_names();
 };
 
