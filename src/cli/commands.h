@@ -9,4 +9,7 @@ void register_data_commands(CLI::App& app);       // data prepare, gym, corpus  
 void register_train_commands(CLI::App& app);      // train, plot                     (cmd_train.cpp)
 void register_eval_commands(CLI::App& app);       // eval                            (cmd_eval.cpp)
 void register_plan_commands(CLI::App& app);       // plan                            (cmd_plan.cpp)
+void register_export_commands(CLI::App& app);    // export, info                    (cmd_export.cpp)
+void register_generate_commands(CLI::App& app);  // generate, chat (cmd_generate.cpp)
+void register_bench_commands(CLI::App& app);     // bench                           (cmd_bench.cpp)
 }  // namespace np::cli

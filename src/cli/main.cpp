@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
     np::cli::register_train_commands(app);
     np::cli::register_eval_commands(app);
     np::cli::register_plan_commands(app);
+    np::cli::register_export_commands(app);
+    np::cli::register_generate_commands(app);
+    np::cli::register_bench_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -31,6 +31,16 @@ public:
     std::vector<T> grads;   // allocated by the first backward
     bool quantize = true;   // BitLinear quantisers on (false only for finite-difference tests)
 
+    // Training-time options (DESIGN §5), all off by default; the trainer sets them before each
+    // loss(..., backward = true). Dropout and recomputation act only when backward is requested.
+    struct TrainOptions {
+        float dropout = 0;          // on each residual branch output (mixer, FFN), scaled 1/(1-p)
+        float label_smoothing = 0;  // eps: target = (1-eps) one-hot + eps/V uniform
+        bool recompute = false;     // keep only layer inputs; recompute each layer in backward
+        uint64_t dropout_seed = 0;  // set per micro-step so masks replay exactly on resume
+    };
+    TrainOptions train_opts;
+
     explicit Model(const ModelConfig& config);
     ~Model();
     Model(Model&&) noexcept;
