@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/memory_bandwidth.h"
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/fp16.h"
@@ -188,27 +189,6 @@ float ggml_like_dot_tq2_scalar(const uint8_t* xw, const int8_t* y, float yd, int
     return sumf;
 }
 
-// Read bandwidth: sum of a 1 GiB buffer of 64-bit words, on `threads` threads, best of a few
-// passes.
-double memory_read_gbps(size_t bytes, int threads) {
-    std::vector<uint64_t> buf(bytes / 8);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t i = 0; i < buf.size(); i++) buf[i] = i;
-    uint64_t sink = 0;
-    double best = 0;
-    for (int pass = 0; pass < 4; pass++) {
-        const auto t0 = Clock::now();
-        uint64_t total = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : total)
-        for (size_t i = 0; i < buf.size(); i++) total += buf[i];
-        const double s = seconds_since(t0);
-        sink += total;
-        best = std::max(best, double(bytes) / s / 1e9);
-    }
-    if (sink == 42) std::printf(" ");
-    return best;
-}
-
 void print_sep() {
     std::printf("| %-26s | %-6s | %-10s | %-11s | %7s | %11s | %8s | %9s |\n", "", "", "", "", "",
                 "", "", "");
@@ -305,7 +285,7 @@ int main(int argc, char** argv) {
     const int big_rows = quick ? 8192 : 16384, big_cols = quick ? 8192 : 16384;
     for (int threads : {1, max_threads}) {
         if (threads == 1 && max_threads == 1) continue;
-        const double bw = memory_read_gbps(mem_bytes, threads);
+        const double bw = np::measure_read_bandwidth_gbps(mem_bytes, threads);
         std::printf("| %-26s | %-6s | %-10s | %-11s | %7d | %11s | %8.2f | %9s |\n",
                     "memory read (stream sum)", "-", "-",
                     (std::to_string(mem_bytes >> 20) + " MiB").c_str(), threads, "", bw, "100");

@@ -1,11 +1,12 @@
-// nanoprime eval: prompts per thinking mode, the thinking budget on a real random model, greedy
-// determinism, voting and the report's aggregation.
+// nanoprime eval: prompts per thinking mode, voting and the report's aggregation (generation
+// itself, the thinking budget included, is tested in test_generate.cpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "core/error.h"
 #include "eval/eval.h"
+#include "infer/reference_decoder.h"
 #include "model/model.h"
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/tokenizer.h"
@@ -63,9 +64,12 @@ TEST(Eval, PromptPerThinkMode) {
                                               {2},
                                               tok.encode("assistant\n")});
     const auto nl = tok.encode("\n"), nl2 = tok.encode("\n\n");
+    // After </think> comes the answer: GPT-2 pre-tokenisation cuts "\n\nThe" into "\n" "\n" "The"
+    // (as training tokenised it), unlike "\n\n" alone.
     EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::Auto), head);
     EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::On), concat({head, {4}, nl}));
-    EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::Off), concat({head, {4}, nl2, {5}, nl2}));
+    EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::Off),
+              concat({head, {4}, nl2, {5}, nl, nl}));
     EXPECT_EQ(tok.decode(np::eval::build_prompt(tok, q, ThinkMode::Off)),
               "<|endoftext|><|im_start|>user\nWhat is 12 + 30?<|im_end|>\n<|im_start|>assistant\n"
               "<think>\n\n</think>\n\n");
@@ -90,65 +94,6 @@ TEST(Eval, ThinkModeParsing) {
     auto m = tiny_model(100, 1);
     EXPECT_THROW(np::eval::check_tokenizer(tiny_tokenizer(), m.cfg.vocab_size, "tok.json"),
                  np::Error);
-}
-
-TEST(Eval, ThinkBudgetForcesClose) {
-    const auto& tok = tiny_tokenizer();
-    auto model = tiny_model(tok.vocab_size(), 7);
-    const auto prompt = np::eval::build_prompt(tok, "What is 1 + 2?", ThinkMode::On);
-    const auto close = tok.encode_with_specials("</think>\n\n");
-    for (int budget : {0, 3, 8}) {
-        np::eval::GenerateOptions opt;
-        opt.mode = ThinkMode::On;
-        opt.think_budget = budget;
-        opt.max_tokens = 30;
-        auto g = np::eval::generate(model, tok, prompt, opt);
-        auto it = std::find(g.tokens.begin(), g.tokens.end(), Tokenizer::kThinkEnd);
-        ASSERT_NE(it, g.tokens.end()) << "budget " << budget;
-        EXPECT_LE(it - g.tokens.begin(), budget);
-        EXPECT_LE(g.thinking_tokens, budget);
-        if (g.forced_close) {
-            EXPECT_EQ(it - g.tokens.begin(), budget);
-            EXPECT_TRUE(std::equal(close.begin(), close.end(), it));
-        }
-        EXPECT_EQ(g.output.rfind("<think>\n", 0), 0u);
-    }
-    // Off mode starts after the empty block: nothing counts as thinking unless the model reopens.
-    np::eval::GenerateOptions off;
-    off.mode = ThinkMode::Off;
-    off.think_budget = 0;
-    off.max_tokens = 10;
-    auto g = np::eval::generate(model, tok,
-                                np::eval::build_prompt(tok, "What is 1 + 2?", ThinkMode::Off), off);
-    if (std::find(g.tokens.begin(), g.tokens.end(), Tokenizer::kThink) == g.tokens.end()) {
-        EXPECT_EQ(g.thinking_tokens, 0);
-        EXPECT_FALSE(g.forced_close);
-    }
-    EXPECT_LE(g.tokens.size(), 10u);
-}
-
-TEST(Eval, GreedyDeterministicSamplingSeeded) {
-    const auto& tok = tiny_tokenizer();
-    auto model = tiny_model(tok.vocab_size(), 3);
-    const auto prompt = np::eval::build_prompt(tok, "What is 4 + 5?", ThinkMode::Auto);
-    np::eval::GenerateOptions opt;
-    opt.max_tokens = 20;
-    auto a = np::eval::generate(model, tok, prompt, opt);
-    auto b = np::eval::generate(model, tok, prompt, opt);
-    EXPECT_EQ(a.tokens, b.tokens);
-    EXPECT_EQ(a.output, b.output);
-    // Greedy equals the argmax of the full forward's logits at the last prompt position.
-    auto logits = model.logits(prompt, 1, int(prompt.size()));
-    const float* last = logits.data() + (prompt.size() - 1) * size_t(model.cfg.vocab_size);
-    EXPECT_EQ(a.tokens[0], int32_t(std::max_element(last, last + model.cfg.vocab_size) - last));
-    opt.temperature = 5.0f;
-    opt.seed = 11;
-    auto s1 = np::eval::generate(model, tok, prompt, opt);
-    auto s2 = np::eval::generate(model, tok, prompt, opt);
-    EXPECT_EQ(s1.tokens, s2.tokens);
-    opt.seed = 12;
-    auto s3 = np::eval::generate(model, tok, prompt, opt);
-    EXPECT_NE(s1.tokens, s3.tokens);
 }
 
 TEST(Eval, VotingAndAggregation) {
@@ -192,7 +137,7 @@ TEST(Eval, VotingAndAggregation) {
 
 TEST(Eval, EvaluateRecordVotes) {
     const auto& tok = tiny_tokenizer();
-    auto model = tiny_model(tok.vocab_size(), 5);
+    np::infer::ReferenceDecoder model(tiny_model(tok.vocab_size(), 5));
     const nlohmann::json rec = {{"question", "What is 1 + 1?"}, {"answer", "#### 2"}};
     np::eval::EvalOptions opt;
     opt.gen.mode = ThinkMode::Off;

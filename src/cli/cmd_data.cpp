@@ -239,18 +239,35 @@ void register_gym(CLI::App& app) {
     auto* gym = app.add_subcommand(
         "gym", "Generate verifiable reasoning problems (JSONL), or score outputs (gym score)");
     struct Opts {
-        std::string task = "all", lang = "en", out;
-        int n = 100, difficulty = 1;
-        uint64_t seed = 0;
+        data::GymSetOptions set;
+        std::string out, difficulty = "1";
+        std::vector<std::string> exclude;
+        int n = 100;
+        bool text = false;
     };
     auto o = std::make_shared<Opts>();
     std::string tasks;
     for (const auto& t : data::gym_tasks()) tasks += " " + t;
-    gym->add_option("--task", o->task, "Task:" + tasks + ", or all")->capture_default_str();
+    gym->add_option("--task", o->set.task,
+                    "Task:" + tasks + "; all, or a comma-separated list (cycled through)")
+        ->capture_default_str();
     gym->add_option("--n", o->n, "Number of problems")->capture_default_str();
-    gym->add_option("--lang", o->lang, "en | it | both")->capture_default_str();
-    gym->add_option("--difficulty", o->difficulty, "1..12: digits / steps")->capture_default_str();
-    gym->add_option("--seed", o->seed, "Seed")->capture_default_str();
+    gym->add_option("--lang", o->set.lang, "en | it | both")->capture_default_str();
+    gym->add_option("--difficulty", o->difficulty,
+                    "1..12 (digits / steps), or a range A-B: each problem draws its own")
+        ->capture_default_str();
+    gym->add_option("--direct-max-difficulty", o->set.direct_max_difficulty,
+                    "Problems of difficulty <= N get an empty \"thinking\" (answered directly: "
+                    "the empty think block in chat data); 0 = none")
+        ->capture_default_str();
+    gym->add_option("--seed", o->set.seed, "Seed")->capture_default_str();
+    gym->add_option("--exclude", o->exclude,
+                    "JSONL files of held-out records: problems with the same question text are "
+                    "skipped (the set still has --n problems)");
+    gym->add_flag("--unique", o->set.unique, "Skip a problem whose question already appeared");
+    gym->add_flag("--text", o->text,
+                  "Write {\"text\"} documents (question, reasoning, answer) for plain-text "
+                  "pretraining instead of gym records");
     gym->add_option("--out", o->out, "Output JSONL file (- for stdout)");
     gym->require_subcommand(0, 1);
 
@@ -317,9 +334,35 @@ void register_gym(CLI::App& app) {
         if (gym->got_subcommand("score")) return;
         if (o->out.empty()) fail("gym: --out is required (a JSONL file, or - for stdout)");
         if (o->n < 0) fail("gym: --n must be >= 0");
-        auto recs = data::gym_generate_many(o->task, o->lang, o->difficulty, o->seed, size_t(o->n));
-        write_jsonl(o->out, recs);
-        if (o->out != "-") std::fprintf(stderr, "wrote %d problems to %s\n", o->n, o->out.c_str());
+        data::parse_difficulty_range(o->difficulty, o->set.min_difficulty, o->set.max_difficulty);
+        std::vector<std::string> held_out;
+        for (const std::string& path : o->exclude) {
+            auto recs = read_jsonl(path);
+            for (size_t i = 0; i < recs.size(); ++i) {
+                const auto& r = recs[i];
+                if (!r.is_object() || !r.contains("question") || !r["question"].is_string())
+                    fail("gym --exclude " + path + ":" + std::to_string(i + 1) +
+                         ": expected a record with a string \"question\"");
+                held_out.push_back(r["question"].get<std::string>());
+            }
+        }
+        auto recs = data::gym_generate_set(o->set, size_t(o->n), held_out);
+        if (o->text) {
+            std::string out;
+            for (const auto& r : recs)
+                out += nlohmann::json{{"text", data::gym_plain_text(r)}}.dump() + "\n";
+            if (o->out == "-")
+                std::fwrite(out.data(), 1, out.size(), stdout);
+            else
+                write_file_atomic(o->out, out);
+        } else {
+            write_jsonl(o->out, recs);
+        }
+        size_t direct = 0;
+        for (const auto& r : recs) direct += r.thinking.empty();
+        if (o->out != "-")
+            std::fprintf(stderr, "wrote %d problems (%zu answered directly) to %s\n", o->n, direct,
+                         o->out.c_str());
     });
 }
 

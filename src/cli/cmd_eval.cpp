@@ -1,6 +1,6 @@
-// nanoprime eval: accuracy of a checkpoint on gym or {question, answer} JSONL, per thinking mode.
+// nanoprime eval: accuracy of a model (anything infer::load_model opens) on gym or
+// {question, answer} JSONL, per thinking mode.
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "eval/eval.h"
-#include "model/checkpoint.h"
+#include "infer/model_loader.h"
 
 namespace np::cli {
 
@@ -21,6 +21,7 @@ struct EvalArgs {
     long limit = -1;
     uint64_t seed = 0;
     float temperature = 0.7f;
+    bool reference = false;
 };
 
 std::vector<nlohmann::json> read_records(const std::string& path, long limit) {
@@ -51,36 +52,31 @@ void run_eval(const EvalArgs& a) {
     opt.gen.mode = eval::parse_think_mode(a.think);
     opt.gen.think_budget = a.think_budget;
     opt.gen.max_tokens = a.max_tokens;
-    opt.gen.seed = a.seed;
+    opt.gen.sampling.seed = a.seed;
     opt.votes = a.votes;
     opt.vote_temperature = a.temperature;
     if (a.votes < 1) fail("--votes: expected >= 1, got " + std::to_string(a.votes));
     if (a.max_tokens < 1) fail("--max-tokens: expected >= 1, got " + std::to_string(a.max_tokens));
     if (a.votes > 1 && !(a.temperature > 0)) fail("--temperature: voting needs a temperature > 0");
-    std::string tok_path = a.tokenizer;
-    if (tok_path.empty()) {
-        tok_path = (std::filesystem::path(a.model) / "tokenizer.json").string();
-        if (!std::filesystem::exists(tok_path))
-            fail("eval: no tokenizer: " + tok_path +
-                 " does not exist; pass --tokenizer PATH or copy tokenizer.json into the "
-                 "checkpoint directory");
-    }
-    auto model = load_checkpoint(a.model);
-    Tokenizer tok = Tokenizer::load(tok_path);
-    eval::check_tokenizer(tok, model.cfg.vocab_size, tok_path);
+    auto loaded = infer::load_model(a.model, {a.reference, a.tokenizer});
+    infer::Decoder& dec = *loaded.decoder;
+    const Tokenizer& tok = loaded.tokenizer;
+    eval::check_tokenizer(tok, dec.config().vocab_size,
+                          a.tokenizer.empty() ? a.model + " (its tokenizer)" : a.tokenizer);
     auto recs = read_records(a.data, a.limit);
     if (recs.empty()) fail("--data: " + a.data + " holds no records");
 
     std::vector<eval::RecordResult> results;
     nlohmann::json rows = nlohmann::json::array();
     for (size_t i = 0; i < recs.size(); ++i) {
-        results.push_back(eval::evaluate_record(model, tok, recs[i], i, opt));
+        results.push_back(eval::evaluate_record(dec, tok, recs[i], i, opt));
         rows.push_back(eval::record_to_json(results.back(), i));
         std::fprintf(stderr, "\r[eval] %zu/%zu", i + 1, recs.size());
     }
     std::fprintf(stderr, "\n");
     auto summary = eval::summarize(results, opt);
     summary["model"] = a.model;
+    summary["decoder"] = dec.name();
     summary["data"] = a.data;
     std::printf("%s\n", dump(summary).c_str());
     if (!a.out.empty()) {
@@ -95,8 +91,9 @@ void run_eval(const EvalArgs& a) {
 void register_eval_commands(CLI::App& app) {
     auto a = std::make_shared<EvalArgs>();
     auto* c = app.add_subcommand(
-        "eval", "Accuracy of a checkpoint on gym or {question, answer} JSONL (DESIGN §3 modes)");
-    c->add_option("--model", a->model, "fp32 checkpoint directory")->required();
+        "eval", "Accuracy of a model on gym or {question, answer} JSONL (DESIGN §3 modes)");
+    c->add_option("--model", a->model, "Checkpoint directory (or any model `generate` opens)")
+        ->required();
     c->add_option("--data", a->data, "Records JSONL (gym records or {question, answer})")
         ->required();
     c->add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: MODEL/tokenizer.json)");
@@ -113,6 +110,8 @@ void register_eval_commands(CLI::App& app) {
         ->capture_default_str();
     c->add_option("--max-tokens", a->max_tokens, "Generated tokens per answer")
         ->capture_default_str();
+    c->add_flag("--reference", a->reference,
+                "Checkpoint directories: run the fp32 reference decoder, not the packed engine");
     c->add_option("--out", a->out, "Write the report with per-record details as JSON");
     c->callback([a] { run_eval(*a); });
 }

@@ -1,7 +1,300 @@
+// nanoprime generate / chat: streamed text generation on any model infer::load_model opens, with
+// the thinking modes, a thinking budget, sampling flags and stop strings.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
 #include "cli/commands.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "infer/generate.h"
+#include "infer/model_loader.h"
 
 namespace np::cli {
 
-void register_generate_commands(CLI::App& app) {}
+namespace {
+
+// llama.cpp's defaults; --temperature 0 gives greedy decoding.
+struct SamplingArgs {
+    float temperature = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
+    int top_k = 40, repeat_last_n = 64;
+    int64_t seed = -1;
+};
+
+void add_sampling_flags(CLI::App* c, SamplingArgs& s) {
+    c->add_option("--temperature", s.temperature, "Sampling temperature (0: greedy)")
+        ->capture_default_str();
+    c->add_option("--top-k", s.top_k, "Keep the k most likely tokens (0: off)")
+        ->capture_default_str();
+    c->add_option("--top-p", s.top_p, "Nucleus: smallest set with this probability mass (1: off)")
+        ->capture_default_str();
+    c->add_option("--min-p", s.min_p, "Drop tokens below min-p times the top probability (0: off)")
+        ->capture_default_str();
+    c->add_option("--repeat-penalty", s.repeat_penalty, "Penalty for recent tokens (1: off)")
+        ->capture_default_str();
+    c->add_option("--repeat-last-n", s.repeat_last_n, "Recent tokens the penalty looks at")
+        ->capture_default_str();
+    c->add_option("--seed", s.seed, "Sampling seed (-1: random, reported on stderr)")
+        ->capture_default_str();
+}
+
+infer::SamplerOptions sampler_options(const SamplingArgs& s) {
+    if (s.seed < -1) fail("--seed: expected >= 0 or -1 (random), got " + std::to_string(s.seed));
+    infer::SamplerOptions o;
+    o.temperature = s.temperature;
+    o.top_k = s.top_k;
+    o.top_p = s.top_p;
+    o.min_p = s.min_p;
+    o.repetition_penalty = s.repeat_penalty;
+    o.repeat_last_n = s.repeat_last_n;
+    if (s.seed >= 0) {
+        o.seed = uint64_t(s.seed);
+    } else {
+        std::random_device rd;
+        // Kept below 2^63 so that --seed can repeat it.
+        o.seed = ((uint64_t(rd()) << 32) | rd()) >> 1;
+    }
+    infer::validate(o);
+    return o;
+}
+
+struct CommonArgs {
+    std::string model, tokenizer, think = "auto";
+    int think_budget = -1, max_tokens = 256;
+    std::vector<std::string> stop;
+    bool reference = false;
+    SamplingArgs sampling;
+};
+
+void add_common_flags(CLI::App* c, CommonArgs& a) {
+    c->add_option("--model", a.model, "Checkpoint directory (or anything the model loader opens)")
+        ->required();
+    c->add_option("--tokenizer", a.tokenizer, "tokenizer.json (default: the model's own)");
+    c->add_option("--think-budget", a.think_budget,
+                  "Force </think> after this many thinking tokens (-1: no limit)")
+        ->capture_default_str();
+    c->add_option("-n,--max-tokens", a.max_tokens, "Generated tokens per reply")
+        ->capture_default_str();
+    c->add_option("--stop", a.stop, "Stop before this string (repeatable)")
+        ->allow_extra_args(false);
+    c->add_flag("--reference", a.reference,
+                "Checkpoint directories: run the fp32 reference decoder, not the packed engine");
+    add_sampling_flags(c, a.sampling);
+}
+
+infer::GenerateOptions generate_options(const CommonArgs& a) {
+    if (a.think_budget < -1)
+        fail("--think-budget: expected >= 0 or -1 (no limit), got " +
+             std::to_string(a.think_budget));
+    infer::GenerateOptions o;
+    o.mode = infer::parse_think_mode(a.think);
+    o.think_budget = a.think_budget;
+    o.max_tokens = a.max_tokens;
+    o.stop = a.stop;
+    o.sampling = sampler_options(a.sampling);
+    infer::validate(o);
+    return o;
+}
+
+infer::LoadedModel open_model(const CommonArgs& a) {
+    auto m = infer::load_model(a.model, {a.reference, a.tokenizer});
+    for (int32_t i : {Tokenizer::kEndOfText, Tokenizer::kImStart, Tokenizer::kImEnd,
+                      Tokenizer::kThink, Tokenizer::kThinkEnd})
+        if (m.tokenizer.special_id(Tokenizer::kSpecialTokens[size_t(i)]) !=
+            std::optional<int32_t>(i))
+            fail("--model: the tokenizer of " + a.model + " has no " +
+                 std::string(Tokenizer::kSpecialTokens[size_t(i)]) + " at id " + std::to_string(i) +
+                 " (a NanoPrime tokenizer is needed)");
+    return m;
+}
+
+// Streams pieces to stdout; on a terminal the think block is dim, elsewhere its tags show it.
+class Printer {
+public:
+    Printer() : tty_(isatty(STDOUT_FILENO) != 0) {}
+    void operator()(std::string_view piece, bool thinking) {
+        if (tty_ && thinking != dim_) {
+            std::fputs(thinking ? "\x1b[2m" : "\x1b[0m", stdout);
+            dim_ = thinking;
+        }
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+    }
+    void end() {
+        if (dim_) std::fputs("\x1b[0m", stdout);
+        dim_ = false;
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+    }
+
+private:
+    bool tty_, dim_ = false;
+};
+
+double per_second(double n, double s) {
+    return s > 0 ? n / s : 0.0;
+}
+
+struct GenerateArgs : CommonArgs {
+    std::string prompt, prompt_file;
+    bool chat = false, json = false;
+};
+
+void run_generate(const GenerateArgs& a) {
+    auto opt = generate_options(a);
+    std::string text = a.prompt;
+    if (!a.prompt_file.empty()) {
+        try {
+            text = read_file(a.prompt_file);
+        } catch (const Error& e) {
+            fail(std::string("--prompt-file: ") + e.what());
+        }
+    }
+    if (!a.chat) opt.mode = infer::ThinkMode::Auto;
+    auto m = open_model(a);
+    std::vector<int32_t> prompt;
+    if (a.chat) {
+        prompt = infer::build_prompt(m.tokenizer, text, opt.mode);
+    } else {
+        prompt.push_back(Tokenizer::kEndOfText);
+        m.tokenizer.encode_into(text, false, prompt);
+    }
+    Printer print;
+    infer::StreamCallback cb;
+    if (!a.json) cb = [&](std::string_view p, bool th) { print(p, th); };
+    auto g = infer::generate(*m.decoder, m.tokenizer, prompt, opt, cb);
+    if (!a.json) print.end();
+    const double n_gen = double(g.tokens.size());
+    if (a.json) {
+        nlohmann::json j = {
+            {"text", g.text},
+            {"thinking", g.thinking},
+            {"answer", g.answer},
+            {"tokens", g.tokens},
+            {"stop_reason", infer::stop_reason_name(g.stop_reason)},
+            {"thinking_tokens", g.thinking_tokens},
+            {"forced_close", g.forced_close},
+            {"seed", opt.sampling.seed},
+            {"decoder", m.decoder->name()},
+            {"timings",
+             {{"prompt_tokens", g.prompt_tokens},
+              {"prompt_seconds", g.prefill_seconds},
+              {"prompt_tok_s", per_second(double(g.prompt_tokens), g.prefill_seconds)},
+              {"generated_tokens", g.tokens.size()},
+              {"gen_seconds", g.decode_seconds},
+              {"gen_tok_s", per_second(n_gen, g.decode_seconds)}}}};
+        // An untrained model's output may hold invalid UTF-8.
+        std::printf("%s\n",
+                    j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    }
+    std::fprintf(stderr,
+                 "[generate] prompt %lld tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | "
+                 "stop: %s | seed %llu\n",
+                 (long long)g.prompt_tokens, per_second(double(g.prompt_tokens), g.prefill_seconds),
+                 g.tokens.size(), per_second(n_gen, g.decode_seconds),
+                 infer::stop_reason_name(g.stop_reason), (unsigned long long)opt.sampling.seed);
+}
+
+struct ChatArgs : CommonArgs {
+    std::string system;
+};
+
+constexpr const char* kChatHelp = "commands: /reset, /think on|off|auto, /quit";
+
+void run_chat(const ChatArgs& a) {
+    auto opt = generate_options(a);
+    auto m = open_model(a);
+    const auto& cfg = m.decoder->config();
+    std::fprintf(stderr,
+                 "nanoprime chat: %s (%s decoder, %d layers, d_model %d, max_seq_len %d), "
+                 "think %s, seed %llu\n%s\n",
+                 a.model.c_str(), m.decoder->name().c_str(), cfg.n_layers, cfg.d_model,
+                 cfg.max_seq_len, infer::think_mode_name(opt.mode),
+                 (unsigned long long)opt.sampling.seed, kChatHelp);
+    infer::ChatSession session(*m.decoder, m.tokenizer, a.system);
+    const bool interactive = isatty(STDIN_FILENO) != 0;
+    Printer print;
+    std::string line;
+    while (true) {
+        if (interactive) std::fputs("> ", stderr);
+        if (!std::getline(std::cin, line)) break;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
+        if (line[0] == '/') {
+            const auto sp = line.find(' ');
+            const std::string cmd = line.substr(0, sp);
+            const std::string arg = sp == std::string::npos ? "" : line.substr(sp + 1);
+            if (cmd == "/quit" || cmd == "/exit") break;
+            if (cmd == "/reset") {
+                session.reset();
+                std::fputs("[conversation cleared]\n", stderr);
+            } else if (cmd == "/think") {
+                try {
+                    opt.mode = infer::parse_think_mode(arg);
+                    std::fprintf(stderr, "[think %s]\n", infer::think_mode_name(opt.mode));
+                } catch (const Error&) {
+                    std::fprintf(stderr, "error: /think: expected on | off | auto, got '%s'\n",
+                                 arg.c_str());
+                }
+            } else {
+                std::fprintf(stderr, "unknown command %s (%s)\n", cmd.c_str(), kChatHelp);
+            }
+            continue;
+        }
+        auto g = session.reply(line, opt, [&](std::string_view p, bool th) { print(p, th); });
+        print.end();
+        std::fprintf(stderr,
+                     "[prompt %lld tokens (%zu reused), %.1f tok/s | generated %zu tokens, %.1f "
+                     "tok/s | stop: %s]\n",
+                     (long long)g.prompt_tokens, session.last_reused(),
+                     per_second(double(g.prompt_tokens), g.prefill_seconds), g.tokens.size(),
+                     per_second(double(g.tokens.size()), g.decode_seconds),
+                     infer::stop_reason_name(g.stop_reason));
+        if (session.context().size() > size_t(cfg.max_seq_len))
+            std::fprintf(stderr,
+                         "[the conversation (%zu tokens) is longer than the model's max_seq_len "
+                         "%d; /reset starts over]\n",
+                         session.context().size(), cfg.max_seq_len);
+    }
+}
+
+}  // namespace
+
+void register_generate_commands(CLI::App& app) {
+    auto g = std::make_shared<GenerateArgs>();
+    auto* c = app.add_subcommand(
+        "generate", "Continue a prompt (or answer it as a chat turn with --chat), streamed");
+    add_common_flags(c, *g);
+    auto* prompt = c->add_option("--prompt", g->prompt, "Prompt text");
+    auto* file = c->add_option("--prompt-file", g->prompt_file, "Read the prompt from a file");
+    prompt->excludes(file);
+    auto* chat = c->add_flag("--chat", g->chat,
+                             "The prompt is a user turn (ChatML), answered in the --think mode");
+    c->add_option("--think", g->think, "With --chat: on | off | auto")
+        ->capture_default_str()
+        ->needs(chat);
+    c->add_flag("--json", g->json,
+                "Print one JSON object {text, thinking, answer, tokens, stop_reason, timings}");
+    c->callback([g, prompt, file] {
+        if (prompt->count() == 0 && file->count() == 0)
+            fail("generate: give --prompt TEXT or --prompt-file FILE");
+        run_generate(*g);
+    });
+
+    auto h = std::make_shared<ChatArgs>();
+    h->max_tokens = 1024;
+    auto* r = app.add_subcommand(
+        "chat", "Multi-turn chat on stdin (/reset, /think on|off|auto, /quit), streamed");
+    add_common_flags(r, *h);
+    r->add_option("--system", h->system, "System prompt");
+    r->add_option("--think", h->think, "on | off | auto")->capture_default_str();
+    r->callback([h] { run_chat(*h); });
+}
 
 }  // namespace np::cli

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "train/distributed.h"
 #include "train/metrics.h"
 #include "train/plot_svg.h"
 #include "train/train_config.h"
@@ -39,10 +40,11 @@ void field(CLI::App* c, TrainCli& o, const std::string& key, T& v, const std::st
     o.field_opts.emplace_back(opt, key);
 }
 
-void run_train(const TrainCli& o) {
+void run_train(const TrainCli& o, const Communicator& comm) {
     namespace fs = std::filesystem;
     TrainConfig cfg;
     TrainOptions opt;
+    opt.comm = &comm;
     opt.stop_at = o.stop_at;
     opt.dry_run = o.dry_run;
     opt.progress = !o.quiet;
@@ -67,11 +69,12 @@ void run_train(const TrainCli& o) {
             if (op->count() > 0) j[key] = given[key];
         cfg = TrainConfig::from_json(j, o.config.empty() ? "flags" : o.config);
         // The saved config must still work from another directory (--resume).
-        for (std::string* p : {&cfg.init, &cfg.data, &cfg.val_data, &cfg.out})
+        for (std::string* p : {&cfg.init, &cfg.data, &cfg.val_data, &cfg.out, &cfg.sample_prompts})
             if (!p->empty() && (p == &cfg.out || fs::exists(*p)))
                 *p = fs::absolute(*p).lexically_normal().string();
     }
     const TrainResult r = train(cfg, opt);
+    if (!comm.root()) return;
     if (o.dry_run) {
         std::printf(
             "dry run: %lld steps, %.3f s/step, %.0f tokens/s (%d rows x %d micro-batches)\n",
@@ -81,6 +84,14 @@ void run_train(const TrainCli& o) {
                     format_bytes(double(r.param_bytes)).c_str(),
                     format_bytes(double(r.grad_bytes)).c_str(),
                     format_bytes(double(r.optimizer_bytes)).c_str());
+        std::printf(
+            "activations (one micro-batch): %s, %.3f s forward+backward | with --recompute: "
+            "%s, %.3f s\n",
+            format_bytes(double(r.activation_bytes)).c_str(), r.micro_seconds,
+            format_bytes(double(r.activation_bytes_recompute)).c_str(), r.micro_seconds_recompute);
+        if (r.ranks > 1)
+            std::printf("data parallel: %d ranks (memory and time per rank, tokens/s of all)\n",
+                        r.ranks);
     } else {
         std::printf("trained %lld steps (%lld skipped), last loss %.4f, run directory %s\n",
                     (long long)r.steps_done, (long long)r.skipped, r.last_loss, cfg.out.c_str());
@@ -94,6 +105,11 @@ void register_train_commands(CLI::App& app) {
         auto o = std::make_shared<TrainCli>();
         auto* c = app.add_subcommand(
             "train", "Train a model (AdamW, WSD schedule, curriculum, checkpoints, resume)");
+        c->footer(mpi_available()
+                      ? "Data parallel: MPI support on (" + mpi_library_version() +
+                            "): mpirun -np N nanoprime train ... runs batch x accum rows per "
+                            "step over N ranks (accum a multiple of N)"
+                      : "Data parallel: MPI support off (built without MPI)");
         TrainConfig& f = o->flags;
         c->add_option("--config", o->config,
                       "train.json with any of the fields below (flags override it)");
@@ -138,7 +154,28 @@ void register_train_commands(CLI::App& app) {
         field(c, *o, "spike_factor", f.spike_factor,
               "Skip a step whose loss exceeds this x the running mean (0 = off)");
         field(c, *o, "max_skips", f.max_skips, "Stop after this many consecutive skipped steps");
-        c->callback([o] { run_train(*o); });
+        field(c, *o, "dropout", f.dropout, "Dropout on each residual branch, in [0, 1)");
+        field(c, *o, "label_smoothing", f.label_smoothing, "Label smoothing eps, in [0, 1)");
+        field(c, *o, "recompute", f.recompute,
+              "Recompute activations in the backward (less memory, more time)");
+        field(c, *o, "sample_every", f.sample_every,
+              "Greedy sample generations every N steps into RUN/samples.jsonl (0 = off)");
+        field(c, *o, "sample_prompts", f.sample_prompts,
+              "Prompts for --sample-every: JSONL {\"question\"} or text lines (default: two "
+              "arithmetic questions)");
+        c->callback([o] {
+            // Joins MPI when mpirun started this process; finalises it on the way out.
+            const Communicator comm;
+            if (comm.size() == 1) return run_train(*o, comm);
+            // An error on one rank would leave the others waiting in a collective: end them all.
+            try {
+                run_train(*o, comm);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "error (rank %d of %d): %s\n", comm.rank(), comm.size(),
+                             e.what());
+                comm.abort(1);
+            }
+        });
     }
     {
         auto run = std::make_shared<std::string>();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <unordered_set>
 
 #include "core/error.h"
 
@@ -65,28 +66,33 @@ std::vector<int> digits_lsb(int64_t v) {
     return out;
 }
 
+// Addition and subtraction write one line per column, each ending with the result digits found
+// so far. The digits come out right to left; the running "so far" lets the final result be a copy
+// of the last line instead of a reversal of the column digits.
 GymRecord addition(Ctx c) {
     int n = c.d + 1;
     int64_t a = with_digits(c.r, n), b = with_digits(c.r, int(c.r.range(std::max(1, n - 1), n)));
     if (c.r.chance(0.5)) std::swap(a, b);
     GymRecord g;
     g.question = c.L("What is ", "Quanto fa ") + str(a) + " + " + str(b) + "?";
-    S t = c.L("Add column by column from the right, carrying 1 when a column reaches 10.\n",
-              "Sommo colonna per colonna partendo da destra, con il riporto quando una colonna "
-              "arriva a 10.\n");
+    S t = c.L("Add column by column from the right, carrying the tens.\n",
+              "Sommo colonna per colonna da destra, con i riporti.\n");
     auto da = digits_lsb(a), db = digits_lsb(b);
     int carry = 0;
+    S so_far;
     for (size_t i = 0; i < std::max(da.size(), db.size()); ++i) {
         int x = i < da.size() ? da[i] : 0, y = i < db.size() ? db[i] : 0, s = x + y + carry;
-        t += column_name(c.it, i) + ": " + str(x) + " + " + str(y);
-        if (carry) t += c.L(" + 1 (carry)", " + 1 (riporto)");
-        t += " = " + str(s) + c.L(". Write ", ". Scrivo ") + str(s % 10) +
-             c.L(", carry ", ", riporto ") + str(s / 10) + ".\n";
+        so_far = str(s % 10) + so_far;
+        t += column_name(c.it, i) + ": " + str(x) + " + " + str(y) + (carry ? " + 1" : "") + " = " +
+             str(s) + c.L(", write ", ", scrivo ") + str(s % 10) + c.L(" carry ", " riporto ") +
+             str(s / 10) + c.L(", so far ", ", finora ") + so_far + ".\n";
         carry = s / 10;
     }
-    if (carry)
-        t += c.L("The last carry 1 becomes the leading digit.\n",
-                 "L'ultimo riporto 1 diventa la prima cifra.\n");
+    if (carry) {
+        so_far = "1" + so_far;
+        t += c.L("Last carry: write 1, so far ", "Ultimo riporto: scrivo 1, finora ") + so_far +
+             ".\n";
+    }
     t += c.L("Result: ", "Risultato: ") + str(a + b) + ".";
     g.thinking = t;
     g.answer = str(a + b);
@@ -99,26 +105,27 @@ GymRecord subtraction(Ctx c) {
     if (a < b) std::swap(a, b);
     GymRecord g;
     g.question = c.L("What is ", "Quanto fa ") + str(a) + " - " + str(b) + "?";
-    S t =
-        c.L("Subtract column by column from the right, borrowing 1 from the next column when the "
-            "top digit is too small.\n",
-            "Sottraggo colonna per colonna partendo da destra, prendendo in prestito 1 dalla "
-            "colonna successiva quando la cifra sopra è troppo piccola.\n");
+    S t = c.L("Subtract column by column from the right, borrowing when needed.\n",
+              "Sottraggo colonna per colonna da destra, con i prestiti.\n");
     auto da = digits_lsb(a), db = digits_lsb(b);
     int borrow = 0;
+    S so_far;
     for (size_t i = 0; i < da.size(); ++i) {
-        int x = da[i], y = i < db.size() ? db[i] : 0;
-        t += column_name(c.it, i) + ": ";
-        int top = x - borrow;
-        if (borrow) t += str(x) + c.L(" - 1 (borrowed) = ", " - 1 (prestito) = ") + str(top) + "; ";
-        if (top < y) {
-            t += str(top) + " < " + str(y) + c.L(", borrow 1: ", ", prendo in prestito 1: ") +
-                 str(top + 10) + " - " + str(y) + " = " + str(top + 10 - y) + ".\n";
+        int x = da[i], y = i < db.size() ? db[i] : 0, r = x - y - borrow;
+        S expr = str(x) + " - " + str(y) + (borrow ? " - 1" : "");
+        t += column_name(c.it, i) + ": " + expr;
+        // A negative column borrows ten from the next one: "1x" is x plus that ten.
+        if (r < 0) {
+            r += 10;
+            t += c.L(" < 0, so 1", " < 0, quindi 1") + expr + " = " + str(r);
             borrow = 1;
         } else {
-            t += str(top) + " - " + str(y) + " = " + str(top - y) + ".\n";
+            t += " = " + str(r);
             borrow = 0;
         }
+        so_far = str(r) + so_far;
+        t += c.L(", write ", ", scrivo ") + str(r) + c.L(" borrow ", " prestito ") + str(borrow) +
+             c.L(", so far ", ", finora ") + so_far + ".\n";
     }
     t += c.L("Result: ", "Risultato: ") + str(a - b) + ".";
     g.thinking = t;
@@ -810,21 +817,133 @@ GymRecord gym_generate(const std::string& task, const std::string& lang, int dif
     fail("gym: unknown task \"" + task + "\" (tasks:" + all + ", or all)");
 }
 
-std::vector<GymRecord> gym_generate_many(const std::string& task, const std::string& lang,
-                                         int difficulty, uint64_t seed, size_t n) {
-    if (lang != "en" && lang != "it" && lang != "both")
-        fail("gym: --lang must be en, it or both, got \"" + lang + "\"");
-    std::vector<GymRecord> out;
-    out.reserve(n);
-    const auto& tasks = gym_tasks();
-    for (size_t i = 0; i < n; ++i) {
-        const std::string& t = task == "all" ? tasks[i % tasks.size()] : task;
-        std::string l =
-            lang == "both" ? (((task == "all" ? i / tasks.size() : i) % 2) ? "it" : "en") : lang;
-        uint64_t s = seed * 0x100000001b3ull ^ (uint64_t(i) * 0xd1342543de82ef95ull + 1);
-        out.push_back(gym_generate(t, l, difficulty, s));
+namespace {
+
+std::vector<std::string> task_list(const std::string& spec) {
+    if (spec == "all") return gym_tasks();
+    std::vector<std::string> out;
+    size_t b = 0;
+    while (true) {
+        size_t e = spec.find(',', b);
+        std::string t = spec.substr(b, e == std::string::npos ? std::string::npos : e - b);
+        if (t.empty() || t == "all")
+            fail("gym: --task must be a task, all, or a comma-separated list of tasks, got \"" +
+                 spec + "\"");
+        if (std::find(gym_tasks().begin(), gym_tasks().end(), t) == gym_tasks().end()) {
+            std::string all;
+            for (const auto& n : gym_tasks()) all += " " + n;
+            fail("gym: unknown task \"" + t + "\" (tasks:" + all + ", or all)");
+        }
+        out.push_back(t);
+        if (e == std::string::npos) break;
+        b = e + 1;
     }
     return out;
+}
+
+uint64_t mix64(uint64_t x) {
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+void check_set_options(const GymSetOptions& o) {
+    if (o.lang != "en" && o.lang != "it" && o.lang != "both")
+        fail("gym: --lang must be en, it or both, got \"" + o.lang + "\"");
+    if (o.min_difficulty < 1 || o.max_difficulty > 12 || o.min_difficulty > o.max_difficulty)
+        fail("gym: --difficulty must be D or A-B with 1 <= A <= B <= 12, got " +
+             std::to_string(o.min_difficulty) + "-" + std::to_string(o.max_difficulty));
+    if (o.direct_max_difficulty < 0 || o.direct_max_difficulty > 12)
+        fail("gym: --direct-max-difficulty must be in 0..12, got " +
+             std::to_string(o.direct_max_difficulty));
+}
+
+GymRecord candidate(const GymSetOptions& opt, const std::vector<std::string>& tasks, size_t i) {
+    const std::string& t = tasks[i % tasks.size()];
+    std::string l = opt.lang == "both" ? ((i / tasks.size()) % 2 ? "it" : "en") : opt.lang;
+    uint64_t s = opt.seed * 0x100000001b3ull ^ (uint64_t(i) * 0xd1342543de82ef95ull + 1);
+    int span = opt.max_difficulty - opt.min_difficulty + 1;
+    // A separate hash of the record seed: the difficulty must not correlate with the problem.
+    int d = opt.min_difficulty + int(mix64(s ^ 0x5bd1e9955bd1e995ull) % uint64_t(span));
+    GymRecord g = gym_generate(t, l, d, s);
+    if (d <= opt.direct_max_difficulty) g.thinking.clear();
+    return g;
+}
+
+}  // namespace
+
+std::vector<GymRecord> gym_generate_many(const std::string& task, const std::string& lang,
+                                         int difficulty, uint64_t seed, size_t n) {
+    GymSetOptions o;
+    o.task = task;
+    o.lang = lang;
+    o.min_difficulty = o.max_difficulty = difficulty;
+    o.seed = seed;
+    if (lang != "en" && lang != "it" && lang != "both")
+        fail("gym: --lang must be en, it or both, got \"" + lang + "\"");
+    if (difficulty < 1 || difficulty > 12)
+        fail("gym: --difficulty must be in 1..12, got " + std::to_string(difficulty));
+    return gym_generate_set(o, n);
+}
+
+void parse_difficulty_range(std::string_view spec, int& lo, int& hi) {
+    auto bad = [&] {
+        fail("gym: --difficulty must be D or A-B with 1 <= A <= B <= 12, got \"" +
+             std::string(spec) + "\"");
+    };
+    auto number = [&](std::string_view s) {
+        if (s.empty() || s.size() > 2) bad();
+        int v = 0;
+        for (char ch : s) {
+            if (ch < '0' || ch > '9') bad();
+            v = v * 10 + (ch - '0');
+        }
+        return v;
+    };
+    size_t dash = spec.find('-');
+    lo = number(spec.substr(0, dash));
+    hi = dash == std::string_view::npos ? lo : number(spec.substr(dash + 1));
+    if (lo < 1 || hi > 12 || lo > hi) bad();
+}
+
+GymRecord gym_candidate(const GymSetOptions& opt, size_t i) {
+    check_set_options(opt);
+    return candidate(opt, task_list(opt.task), i);
+}
+
+std::vector<GymRecord> gym_generate_set(const GymSetOptions& opt, size_t n,
+                                        const std::vector<std::string>& exclude) {
+    check_set_options(opt);
+    const std::vector<std::string> tasks = task_list(opt.task);
+    std::unordered_set<std::string> seen(exclude.begin(), exclude.end());
+    const bool filter = opt.unique || !exclude.empty();
+    std::vector<GymRecord> out;
+    out.reserve(n);
+    // Small problem spaces (one-digit sums) run out; give up after many rejections in a row.
+    const size_t max_rejections = 100000;
+    size_t rejected_in_a_row = 0;
+    for (size_t i = 0; out.size() < n; ++i) {
+        GymRecord g = candidate(opt, tasks, i);
+        if (filter) {
+            bool dropped = opt.unique ? !seen.insert(g.question).second : seen.count(g.question);
+            if (dropped) {
+                if (++rejected_in_a_row == max_rejections)
+                    fail("gym: only " + std::to_string(out.size()) + " of " + std::to_string(n) +
+                         " problems are left after excluding repeated or held-out questions; "
+                         "lower --n or widen --difficulty");
+                continue;
+            }
+            rejected_in_a_row = 0;
+        }
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
+std::string gym_plain_text(const GymRecord& r) {
+    std::string s = r.question + "\n";
+    if (!r.thinking.empty()) s += r.thinking + "\n";
+    return s + r.answer;
 }
 
 bool extract_answer(std::string_view output, std::string& answer) {

@@ -29,9 +29,41 @@ GymRecord gym_generate(const std::string& task, const std::string& lang, int dif
                        uint64_t seed);
 
 // n problems; task "all" cycles through every task and lang "both" alternates en/it. Record i
-// depends only on (task, lang, difficulty, seed, i).
+// depends only on (task, lang, difficulty, seed, i). The same as gym_generate_set with one
+// difficulty, no direct answers and nothing excluded.
 std::vector<GymRecord> gym_generate_many(const std::string& task, const std::string& lang,
                                          int difficulty, uint64_t seed, size_t n);
+
+// A generated problem set (`nanoprime gym`).
+struct GymSetOptions {
+    std::string task = "all";  // a task, "all", or a comma-separated list ("addition,subtraction")
+    std::string lang = "en";   // en | it | both (alternates en/it)
+    int min_difficulty = 1, max_difficulty = 1;  // candidate i draws its difficulty from (seed, i)
+    // Candidates with difficulty <= this are answered directly: empty "thinking", which `data
+    // prepare` renders as the empty think block. 0 = every problem is answered with thinking.
+    int direct_max_difficulty = 0;
+    uint64_t seed = 0;
+    bool unique = false;  // drop a candidate whose question text appeared earlier in the set
+};
+
+// "D" or "A-B" (1 <= A <= B <= 12) -> [A, B]; throws np::Error naming --difficulty.
+void parse_difficulty_range(std::string_view spec, int& lo, int& hi);
+
+// Candidate i of a set: depends only on (task, lang, difficulty range, direct_max_difficulty,
+// seed, i). Task i cycles through the task list; with one difficulty it equals record i of
+// gym_generate_many, so single-difficulty sets stay what they were.
+GymRecord gym_candidate(const GymSetOptions& opt, size_t i);
+
+// The first n candidates whose question text is not in `exclude` (and not repeated, with unique),
+// in candidate order. Held-out sets: generate the eval set, then the training set with the eval
+// questions excluded. Throws np::Error when the problem space runs out (too few distinct
+// questions for n).
+std::vector<GymRecord> gym_generate_set(const GymSetOptions& opt, size_t n,
+                                        const std::vector<std::string>& exclude = {});
+
+// The record as one plain-text document for pretraining: question, reasoning (when there is
+// any) and answer on their own lines.
+std::string gym_plain_text(const GymRecord& r);
 
 // ---- scoring ----
 enum class AnswerKind { Number, NumberList, Time, Text };

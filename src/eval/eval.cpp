@@ -12,25 +12,6 @@
 
 namespace np::eval {
 
-ThinkMode parse_think_mode(std::string_view s) {
-    if (s == "on") return ThinkMode::On;
-    if (s == "off") return ThinkMode::Off;
-    if (s == "auto") return ThinkMode::Auto;
-    fail("--think: expected on | off | auto, got '" + std::string(s) + "'");
-}
-
-const char* think_mode_name(ThinkMode m) {
-    switch (m) {
-        case ThinkMode::On:
-            return "on";
-        case ThinkMode::Off:
-            return "off";
-        case ThinkMode::Auto:
-            return "auto";
-    }
-    return "auto";
-}
-
 void check_tokenizer(const Tokenizer& tok, int32_t model_vocab, const std::string& origin) {
     for (int32_t i = 0; i < int32_t(Tokenizer::kSpecialTokens.size()); ++i)
         if (tok.special_id(Tokenizer::kSpecialTokens[size_t(i)]) != std::optional<int32_t>(i))
@@ -40,100 +21,6 @@ void check_tokenizer(const Tokenizer& tok, int32_t model_vocab, const std::strin
     if (tok.vocab_size() > model_vocab)
         fail(origin + ": tokenizer has " + std::to_string(tok.vocab_size()) +
              " tokens but the model's vocab_size is " + std::to_string(model_vocab));
-}
-
-std::vector<int32_t> think_prefill(const Tokenizer& tok, ThinkMode mode) {
-    switch (mode) {
-        case ThinkMode::On:
-            return tok.encode_with_specials("<think>\n");
-        case ThinkMode::Off:
-            return tok.encode_with_specials("<think>\n\n</think>\n\n");
-        case ThinkMode::Auto:
-            return {};
-    }
-    return {};
-}
-
-std::vector<int32_t> build_prompt(const Tokenizer& tok, std::string_view question, ThinkMode mode) {
-    std::vector<int32_t> ids{Tokenizer::kEndOfText, Tokenizer::kImStart};
-    tok.encode_into("user\n", false, ids);
-    // The question is user text: special-token spellings in it stay ordinary bytes.
-    tok.encode_into(question, false, ids);
-    ids.push_back(Tokenizer::kImEnd);
-    tok.encode_into("\n", false, ids);
-    ids.push_back(Tokenizer::kImStart);
-    tok.encode_into("assistant\n", false, ids);
-    auto pre = think_prefill(tok, mode);
-    ids.insert(ids.end(), pre.begin(), pre.end());
-    return ids;
-}
-
-namespace {
-
-int32_t pick_token(std::span<const float> logits, float temperature, Rng& rng) {
-    if (temperature <= 0)
-        return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    double mx = *std::max_element(logits.begin(), logits.end());
-    double sum = 0;
-    for (float l : logits) sum += std::exp((double(l) - mx) / temperature);
-    double u = rng.uniform() * sum, acc = 0;
-    for (size_t i = 0; i < logits.size(); ++i) {
-        acc += std::exp((double(logits[i]) - mx) / temperature);
-        if (u < acc) return int32_t(i);
-    }
-    return int32_t(logits.size() - 1);
-}
-
-}  // namespace
-
-Generation generate(Model<float>& model, const Tokenizer& tok, std::span<const int32_t> prompt,
-                    const GenerateOptions& opt) {
-    if (prompt.empty()) fail("eval: empty prompt");
-    const int32_t V = model.cfg.vocab_size;
-    // Ids past the tokenizer's vocabulary cannot be decoded, so they are never chosen.
-    const size_t usable = size_t(std::min(V, tok.vocab_size()));
-    std::vector<float> logits(static_cast<size_t>(V));
-    auto state = model.new_decode_state();
-    for (int32_t t : prompt) model.decode_step(*state, t, logits.data());
-
-    Generation g;
-    Rng rng(splitmix64(opt.seed));
-    const auto close_ids = tok.encode_with_specials("</think>\n\n");
-    std::vector<int32_t> forced;
-    size_t forced_pos = 0;
-    bool in_think = opt.mode == ThinkMode::On;
-    while (int(g.tokens.size()) < opt.max_tokens) {
-        int32_t next;
-        bool was_forced = false;
-        if (forced_pos < forced.size()) {
-            next = forced[forced_pos++];
-            was_forced = true;
-        } else if (in_think && opt.think_budget >= 0 && g.thinking_tokens >= opt.think_budget) {
-            forced = close_ids;
-            forced_pos = 0;
-            next = forced[forced_pos++];
-            was_forced = true;
-            g.forced_close = true;
-        } else {
-            next = pick_token(std::span<const float>(logits.data(), usable), opt.temperature, rng);
-        }
-        g.tokens.push_back(next);
-        if (next == Tokenizer::kThinkEnd) {
-            in_think = false;
-        } else {
-            if (in_think && !was_forced) g.thinking_tokens++;
-            if (next == Tokenizer::kThink) in_think = true;
-        }
-        if (next == Tokenizer::kImEnd) {
-            g.stopped = true;
-            break;
-        }
-        if (int(g.tokens.size()) < opt.max_tokens) model.decode_step(*state, next, logits.data());
-    }
-    auto all = think_prefill(tok, opt.mode);
-    all.insert(all.end(), g.tokens.begin(), g.tokens.end());
-    g.output = tok.decode(all);
-    return g;
 }
 
 namespace {
@@ -198,7 +85,7 @@ size_t majority_index(const std::vector<std::string>& keys) {
     return best;
 }
 
-RecordResult evaluate_record(Model<float>& model, const Tokenizer& tok,
+RecordResult evaluate_record(infer::Decoder& dec, const Tokenizer& tok,
                              const nlohmann::json& record, size_t record_index,
                              const EvalOptions& opt) {
     if (!record.is_object() || !record.contains("question") || !record["question"].is_string())
@@ -206,20 +93,21 @@ RecordResult evaluate_record(Model<float>& model, const Tokenizer& tok,
              " has no string field \"question\"");
     if (opt.votes < 1) fail("--votes: expected >= 1, got " + std::to_string(opt.votes));
     auto prompt = build_prompt(tok, record["question"].get<std::string>(), opt.gen.mode);
-    std::vector<Generation> gens;
+    std::vector<infer::Generation> gens;
     std::vector<std::string> keys;
     for (int k = 0; k < opt.votes; ++k) {
-        GenerateOptions g = opt.gen;
+        infer::GenerateOptions g = opt.gen;
         if (opt.votes > 1) {
-            g.temperature = opt.vote_temperature;
-            g.seed = splitmix64(opt.gen.seed ^
-                                splitmix64(uint64_t(record_index) * 1000003u + uint64_t(k)));
+            g.sampling.temperature = opt.vote_temperature;
+            g.sampling.seed =
+                splitmix64(opt.gen.sampling.seed ^
+                           splitmix64(uint64_t(record_index) * 1000003u + uint64_t(k)));
         }
-        gens.push_back(generate(model, tok, prompt, g));
-        keys.push_back(vote_key(record, gens.back().output));
+        gens.push_back(infer::generate(dec, tok, prompt, g));
+        keys.push_back(vote_key(record, gens.back().text));
     }
-    const Generation& win = gens[majority_index(keys)];
-    auto s = data::gym_score(record, win.output);
+    const infer::Generation& win = gens[majority_index(keys)];
+    auto s = data::gym_score(record, win.text);
     RecordResult r;
     r.task = record.contains("task") && record["task"].is_string()
                  ? record["task"].get<std::string>()
@@ -231,7 +119,7 @@ RecordResult evaluate_record(Model<float>& model, const Tokenizer& tok,
     r.thinking_tokens = win.thinking_tokens;
     r.generated_tokens = int(win.tokens.size());
     r.forced_close = win.forced_close;
-    r.output = win.output;
+    r.output = win.text;
     r.expected = s.expected;
     r.extracted = s.extracted;
     r.reason = s.reason;

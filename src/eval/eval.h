@@ -1,6 +1,6 @@
 // `nanoprime eval` (issue 4 item 5): prompts in the three thinking modes (DESIGN §3), greedy or
-// sampled generation with the reference decoder and a thinking budget, majority voting, and the
-// accuracy report per task and difficulty.
+// sampled generation on any decoder with a thinking budget (infer::generate), majority voting, and
+// the accuracy report per task and difficulty.
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -9,46 +9,21 @@
 #include <string_view>
 #include <vector>
 
-#include "model/model.h"
+#include "infer/decoder.h"
+#include "infer/generate.h"
 #include "tokenizer/tokenizer.h"
 
 namespace np::eval {
 
-enum class ThinkMode { On, Off, Auto };
-
-// "on" | "off" | "auto"; anything else throws np::Error naming --think.
-ThinkMode parse_think_mode(std::string_view s);
-const char* think_mode_name(ThinkMode m);
+// The thinking modes and ChatML prompts live with generation; eval re-exports them.
+using infer::build_prompt;
+using infer::parse_think_mode;
+using infer::think_mode_name;
+using infer::think_prefill;
+using infer::ThinkMode;
 
 // Throws np::Error unless the tokenizer has the NanoPrime specials at ids 0..5 and fits the model.
 void check_tokenizer(const Tokenizer& tok, int32_t model_vocab, const std::string& origin);
-
-// The tokens fed before generation: <|endoftext|> <|im_start|>user\n{question}<|im_end|>\n
-// <|im_start|>assistant\n, then the mode's prefill.
-std::vector<int32_t> build_prompt(const Tokenizer& tok, std::string_view question, ThinkMode mode);
-// The mode's prefill alone: on "<think>\n", off "<think>\n\n</think>\n\n", auto nothing.
-std::vector<int32_t> think_prefill(const Tokenizer& tok, ThinkMode mode);
-
-struct GenerateOptions {
-    ThinkMode mode = ThinkMode::Auto;  // whether the prompt ends inside a think block
-    int think_budget = -1;             // < 0: no limit on thinking tokens
-    int max_tokens = 256;              // generated tokens (forced ones included)
-    float temperature = 0;             // 0: greedy argmax (ties to the lowest id)
-    uint64_t seed = 0;                 // sampling stream
-};
-
-struct Generation {
-    std::vector<int32_t> tokens;  // generated (and forced) tokens, <|im_end|> included if reached
-    std::string output;           // decoded prefill + tokens: what the scorer judges
-    int thinking_tokens = 0;      // tokens generated inside the think block
-    bool forced_close = false;    // the budget forced </think>
-    bool stopped = false;         // ended with <|im_end|>
-};
-
-// Feeds `prompt` to a fresh decode state and generates until <|im_end|> or max_tokens. Inside the
-// think block, once think_budget tokens were generated, "</think>\n\n" is forced (and fed).
-Generation generate(Model<float>& model, const Tokenizer& tok, std::span<const int32_t> prompt,
-                    const GenerateOptions& opt);
 
 struct RecordResult {
     std::string task;     // "" when the record has none
@@ -70,14 +45,14 @@ std::string vote_key(const nlohmann::json& record, std::string_view output);
 size_t majority_index(const std::vector<std::string>& keys);
 
 struct EvalOptions {
-    GenerateOptions gen;
+    infer::GenerateOptions gen;  // greedy unless gen.sampling says otherwise
     int votes = 1;
     float vote_temperature = 0.7f;
 };
 
-// Evaluates one record ({"question", "answer", ...}); votes > 1 samples with vote_temperature and
-// seeds derived from (gen.seed, record_index, sample).
-RecordResult evaluate_record(Model<float>& model, const Tokenizer& tok,
+// Evaluates one record ({"question", "answer", ...}), each sample from a reset decoder; votes > 1
+// samples with vote_temperature and seeds derived from (gen.sampling.seed, record_index, sample).
+RecordResult evaluate_record(infer::Decoder& dec, const Tokenizer& tok,
                              const nlohmann::json& record, size_t record_index,
                              const EvalOptions& opt);
 

@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "infer/gguf.h"
+#include "infer/packed_decoder.h"
 #include "infer/reference_decoder.h"
 #include "model/checkpoint.h"
 
@@ -10,9 +12,25 @@ namespace np::infer {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+void check_vocab(const Tokenizer& tok, const ModelConfig& cfg, const std::string& origin) {
+    if (tok.vocab_size() > cfg.vocab_size)
+        fail("model: tokenizer " + origin + " has " + std::to_string(tok.vocab_size()) +
+             " tokens, more than the model's vocab_size " + std::to_string(cfg.vocab_size));
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& path, const LoadOptions& opt) {
     if (!fs::exists(path)) fail("model: " + path + " does not exist");
-    if (!fs::is_directory(path)) fail("model: " + path + " is not a checkpoint directory");
+    if (!fs::is_directory(path)) {
+        auto pm = PackedModel::from_gguf(path);
+        Tokenizer tok = opt.tokenizer_path.empty() ? pm->file()->tokenizer()
+                                                   : Tokenizer::load(opt.tokenizer_path);
+        check_vocab(tok, pm->config(), opt.tokenizer_path.empty() ? path : opt.tokenizer_path);
+        return {std::make_unique<PackedDecoder>(std::move(pm)), std::move(tok), path};
+    }
     std::string tok_path = opt.tokenizer_path;
     if (tok_path.empty()) {
         tok_path = (fs::path(path) / "tokenizer.json").string();
@@ -23,10 +41,14 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opt) {
     }
     Tokenizer tok = Tokenizer::load(tok_path);
     auto model = load_checkpoint(path);
-    if (tok.vocab_size() > model.cfg.vocab_size)
-        fail("model: tokenizer " + tok_path + " has " + std::to_string(tok.vocab_size()) +
-             " tokens, more than the model's vocab_size " + std::to_string(model.cfg.vocab_size));
-    return {std::make_unique<ReferenceDecoder>(std::move(model)), std::move(tok), path};
+    check_vocab(tok, model.cfg, tok_path);
+    if (opt.reference)
+        return {std::make_unique<ReferenceDecoder>(std::move(model)), std::move(tok), path};
+    // Checkpoints run on the packed engine too: packing takes a fraction of a second and decodes
+    // many times faster than the reference (which re-quantises every weight per token).
+    return {std::make_unique<PackedDecoder>(
+                PackedModel::from_checkpoint(model, kern::TernaryFormat::TQ2_0)),
+            std::move(tok), path};
 }
 
 }  // namespace np::infer

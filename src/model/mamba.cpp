@@ -12,24 +12,6 @@
 namespace np {
 namespace {
 
-// One head, one token: S[P,N] = decay*S + dt * x ⊗ B, then y[p] = S[p]·C + D*x[p]. Shared by the
-// training scan and the decode step so both compute bit-identical states.
-template <class T>
-inline void ssm_step_head(T* S, T* y, const T* x, const T* Bv, const T* Cv, T dt, T decay, T Dh,
-                          int P, int N) {
-    for (int p = 0; p < P; p++) {
-        T* Sp = S + size_t(p) * N;
-        const T dtx = dt * x[p];
-        T acc = 0;
-#pragma omp simd reduction(+ : acc)
-        for (int n = 0; n < N; n++) {
-            Sp[n] = decay * Sp[n] + dtx * Bv[n];
-            acc += Sp[n] * Cv[n];
-        }
-        y[p] = acc + Dh * x[p];
-    }
-}
-
 // Derived sizes. Row layouts: zxbcdt = [z (Di) | xBC (C) | dt (H)], xBC = [x (Di) | B (G*N) | C
 // (G*N)].
 struct Dims {

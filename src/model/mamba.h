@@ -64,6 +64,24 @@ void mamba_backward(T* dh, MambaGrads<T>& g, const T* dout, const T* h, const Ma
                     const MambaDims& d, const SeqLayout& layout, bool quantize, T eps,
                     MambaActs<T>& acts);
 
+// One head, one token: S[P,N] = decay*S + dt * x ⊗ B, then y[p] = S[p]·C + D*x[p]. Shared by the
+// training scan, the reference decode step and the packed engine so all compute identical states.
+template <class T>
+inline void ssm_step_head(T* S, T* y, const T* x, const T* Bv, const T* Cv, T dt, T decay, T Dh,
+                          int P, int N) {
+    for (int p = 0; p < P; p++) {
+        T* Sp = S + size_t(p) * N;
+        const T dtx = dt * x[p];
+        T acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (int n = 0; n < N; n++) {
+            Sp[n] = decay * Sp[n] + dtx * Bv[n];
+            acc += Sp[n] * Cv[n];
+        }
+        y[p] = acc + Dh * x[p];
+    }
+}
+
 // Reference recurrent state for token-by-token decode: constant size per layer.
 template <class T>
 struct MambaState {

@@ -29,17 +29,6 @@ void check_dims(const MlaDims& d) {
     if (!(d.rope_theta > 0)) fail("mla: rope_theta must be positive");
 }
 
-// One table row: the angles of position pos, so the decoder's per-step row equals the training
-// table.
-template <class T>
-void rope_row(T* c, T* s, int pos, int d, double theta) {
-    for (int i = 0; i < d / 2; i++) {
-        double a = double(pos) * std::pow(theta, -2.0 * i / d);
-        c[i] = T(std::cos(a));
-        s[i] = T(std::sin(a));
-    }
-}
-
 // Tiny problems (decode-sized, gradient checks) run serially: a parallel region costs more than
 // the work, and far more when the cores are shared with other processes.
 bool parallel_worth(size_t flops) {
@@ -62,6 +51,17 @@ size_t attention_work(int B, int T, int nh, int qd, int dv) {
 }
 
 }  // namespace
+
+// One table row: the angles of position pos, so the decoder's per-step row equals the training
+// table.
+template <class T>
+void rope_row(T* c, T* s, int pos, int d, double theta) {
+    for (int i = 0; i < d / 2; i++) {
+        double a = double(pos) * std::pow(theta, -2.0 * i / d);
+        c[i] = T(std::cos(a));
+        s[i] = T(std::sin(a));
+    }
+}
 
 template <class T>
 void rope_table(std::vector<T>& cos, std::vector<T>& sin, int n_pos, int d, double theta) {
@@ -354,6 +354,7 @@ void mla_step(T* out, const T* h, const MlaWeights<T>& w, const MlaDims& d, bool
 }
 
 #define NP_INSTANTIATE(T)                                                                       \
+    template void rope_row<T>(T*, T*, int, int, double);                                       \
     template void rope_table<T>(std::vector<T>&, std::vector<T>&, int, int, double);            \
     template void rope_apply<T>(T*, const T*, const T*, int);                                   \
     template void rope_apply_backward<T>(T*, const T*, const T*, int);                          \

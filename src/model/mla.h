@@ -26,6 +26,9 @@ struct MlaGrads {
 
 // ---- RoPE (rotate-half, HF Llama) --------------------------------------------------------------
 // cos/sin[n_pos, d/2]: angle pos * theta^(-2i/d), evaluated in double and rounded once to T.
+// One table row: c/s[d/2] for position pos.
+template <class T>
+void rope_row(T* c, T* s, int pos, int d, double theta);
 template <class T>
 void rope_table(std::vector<T>& cos, std::vector<T>& sin, int n_pos, int d, double theta);
 // x[d] in place: (x_i, x_{i+d/2}) -> (x_i c - x_{i+d/2} s, x_{i+d/2} c + x_i s); c, s = table row.

@@ -41,6 +41,17 @@ public:
     };
     TrainOptions train_opts;
 
+    // The dropout mask, counter-based so that it depends only on its key, never on threads or
+    // call order: element `index` (row-major in [B*T, D]) of residual branch `branch` (0 = mixer,
+    // 1 = FFN) of `layer` is kept when the top 32 bits of splitmix64(key + index) are >= p * 2^32,
+    // key = splitmix64(splitmix64(seed) ^ splitmix64(2 * layer + branch)). Other backends must
+    // reproduce it to replay a run.
+    static bool dropout_keeps(uint64_t seed, int layer, int branch, uint64_t index, float p);
+
+    // Bytes currently held by the training workspace (activations kept for the backward, backward
+    // scratch, the logits chunk): compare a step with and without train_opts.recompute.
+    size_t activation_bytes() const;
+
     explicit Model(const ModelConfig& config);
     ~Model();
     Model(Model&&) noexcept;
@@ -80,7 +91,13 @@ public:
 private:
     struct Workspace;
     std::unique_ptr<Workspace> ws_;
-    void forward_hidden(std::span<const int32_t> tokens, int B, int Tn);  // -> ws_->xf
+    // What forward_hidden keeps for a backward: every layer's activations, only each layer's input
+    // (recompute), or nothing (forward only).
+    enum class Keep { All, Inputs, None };
+    void forward_hidden(std::span<const int32_t> tokens, int B, int Tn, Keep keep);  // -> ws_->xf
+    // One layer from its input x [R, D] with activations in ws_->acts[slot]; x_out [R, D] may be
+    // null (recomputation needs only the activations) and may alias x.
+    void layer_forward(int l, int slot, const T* x, T* x_out);
     const T* head() const;
 };
 

@@ -1,6 +1,7 @@
 #include "train/train_config.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -20,7 +21,9 @@ void for_each_field(TrainConfig& c, F&& f) {
     f("swa_every", c.swa_every), f("seed", c.seed), f("threads", c.threads);
     f("save_every", c.save_every), f("keep_last", c.keep_last), f("eval_every", c.eval_every);
     f("val_rows", c.val_rows), f("log_every", c.log_every), f("spike_factor", c.spike_factor);
-    f("max_skips", c.max_skips);
+    f("max_skips", c.max_skips), f("dropout", c.dropout), f("label_smoothing", c.label_smoothing);
+    f("recompute", c.recompute), f("sample_every", c.sample_every);
+    f("sample_prompts", c.sample_prompts);
 }
 }  // namespace
 
@@ -49,6 +52,11 @@ void TrainConfig::validate() const {
     need(log_every > 0, "log_every", "must be > 0");
     need(spike_factor == 0 || spike_factor > 1, "spike_factor", "must be 0 (off) or > 1");
     need(max_skips > 0, "max_skips", "must be > 0");
+    need(std::isfinite(dropout) && dropout >= 0 && dropout < 1, "dropout",
+         "must be in [0, 1) (0 = off)");
+    need(std::isfinite(label_smoothing) && label_smoothing >= 0 && label_smoothing < 1,
+         "label_smoothing", "must be in [0, 1) (0 = off)");
+    need(sample_every >= 0, "sample_every", "must be >= 0 (0 = off)");
     if (seq.find('@') == std::string::npos) {
         size_t used = 0;
         int n = 0;
@@ -85,6 +93,16 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
     for_each_field(c, [&](const char* k, auto& v) {
         if (!j.contains(k)) return;
         known++;
+        using V = std::decay_t<decltype(v)>;
+        // nlohmann would truncate 1.5 to 1 or wrap -1 to 2^64-1 without a word.
+        if constexpr (std::is_integral_v<V> && !std::is_same_v<V, bool>) {
+            const auto& x = j.at(k);
+            const bool ok = std::is_signed_v<V> ? x.is_number_integer() : x.is_number_unsigned();
+            if (!ok)
+                fail(where + ": field \"" + k + "\" must be " +
+                     (std::is_signed_v<V> ? "an integer" : "a non-negative integer") + " (" +
+                     x.dump() + ")");
+        }
         try {
             j.at(k).get_to(v);
         } catch (const nlohmann::json::exception&) {

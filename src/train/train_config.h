@@ -33,8 +33,13 @@ struct TrainConfig {
     int64_t eval_every = 0;  // 0 = no periodic validation
     int val_rows = 16;       // fixed validation rows
     int64_t log_every = 10;
-    double spike_factor = 4.0;  // skip a step whose loss > factor * running mean (0 = off)
-    int max_skips = 5;          // consecutive skipped steps before the run stops
+    double spike_factor = 4.0;   // skip a step whose loss > factor * running mean (0 = off)
+    int max_skips = 5;           // consecutive skipped steps before the run stops
+    double dropout = 0;          // on each residual branch output (Model::TrainOptions), [0, 1)
+    double label_smoothing = 0;  // eps of the smoothed targets, [0, 1)
+    bool recompute = false;      // activation recomputation: keep only layer inputs
+    int64_t sample_every = 0;    // greedy sample generations every N steps (0 = off)
+    std::string sample_prompts;  // JSONL {"question"} or text lines; "" = two built-in questions
 
     // Throws np::Error naming the field and what was expected.
     void validate() const;

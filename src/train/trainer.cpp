@@ -4,10 +4,12 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 #include <vector>
 #ifdef _OPENMP
 #include <omp.h>
@@ -15,9 +17,14 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/rng.h"
 #include "data/mixture.h"
+#include "eval/eval.h"
+#include "infer/generate.h"
+#include "infer/reference_decoder.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -106,6 +113,64 @@ struct GuardState {
     int64_t ema_n = 0, consecutive = 0, skipped = 0;
 };
 
+// Dropout seed of global micro-batch `micro` of optimizer step `step` (0-based): a function of the
+// step, not of the history, so a resumed run and any number of ranks draw the same masks.
+uint64_t dropout_seed(uint64_t seed, int64_t step, int micro) {
+    return splitmix64(splitmix64(splitmix64(seed ^ 0x64726f706f7574ull) ^ uint64_t(step)) ^
+                      uint64_t(micro));
+}
+
+// The questions of --sample-prompts: JSONL objects with "question", or plain text lines.
+std::vector<std::string> load_sample_prompts(const std::string& path) {
+    if (path.empty()) return {"What is 12 + 7?", "What is 6 * 8?"};
+    if (!fs::is_regular_file(path))
+        fail("train config: sample_prompts \"" + path + "\" is not a file");
+    const std::string text = read_file(path);
+    std::vector<std::string> out;
+    size_t pos = 0, line_no = 0;
+    while (pos < text.size()) {
+        size_t nl = text.find('\n', pos);
+        if (nl == std::string::npos) nl = text.size();
+        std::string line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        line_no++;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
+        if (line.front() == '{') {
+            try {
+                const auto j = nlohmann::json::parse(line);
+                out.push_back(j.at("question").get<std::string>());
+            } catch (const nlohmann::json::exception& e) {
+                fail("sample_prompts " + path + " line " + std::to_string(line_no) +
+                     ": expected a JSON object with a string \"question\" (" + e.what() + ")");
+            }
+        } else {
+            out.push_back(line);
+        }
+    }
+    if (out.empty()) fail("sample_prompts " + path + ": no prompts in the file");
+    return out;
+}
+
+// Keeps the rows of a JSONL file whose "step" is <= upto (a resumed run rewrites the later ones).
+void truncate_jsonl_after(const fs::path& path, int64_t upto) {
+    if (!fs::exists(path)) return;
+    const std::string text = read_file(path.string());
+    std::string kept;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        const size_t nl = text.find('\n', pos);
+        if (nl == std::string::npos) break;  // a torn last line (killed run)
+        const std::string line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+            j["step"].get<int64_t>() <= upto)
+            kept += line + "\n";
+    }
+    write_file_atomic(path.string(), kept);
+}
+
 }  // namespace
 
 std::string latest_checkpoint(const std::string& run_dir) {
@@ -116,8 +181,23 @@ std::string latest_checkpoint(const std::string& run_dir) {
 TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
     cfg.validate();
     if (!opt.dry_run && cfg.out.empty()) fail("train config: out must name the run directory");
+    const Communicator self(false);
+    const Communicator& comm = opt.comm ? *opt.comm : self;
+    const int ranks = comm.size(), rank = comm.rank();
+    const bool root = comm.root();
+    if (cfg.accum % ranks != 0)
+        fail("train: accum " + std::to_string(cfg.accum) + " must be a multiple of the " +
+             std::to_string(ranks) +
+             " ranks: a step's global batch is batch x accum rows and every rank runs accum / "
+             "ranks of its micro-batches (raise accum, lowering batch to keep the global batch)");
+    const int local_accum = cfg.accum / ranks;
 #ifdef _OPENMP
-    if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
+    if (cfg.threads > 0)
+        omp_set_num_threads(cfg.threads);
+    else if (ranks > 1 && !std::getenv("OMP_NUM_THREADS"))
+        // The ranks on one machine share its cores instead of each starting a thread per core.
+        omp_set_num_threads(
+            std::max(1, int(std::thread::hardware_concurrency()) / comm.local_size()));
 #endif
     const data::DataConfig dcfg = data_config_for(cfg.data, "train", cfg.seed, "data");
     data::MixtureSampler sampler(dcfg);
@@ -146,6 +226,23 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         fail("train config: seq " + std::to_string(curriculum.max_len()) +
              " exceeds the model's max_seq_len " + std::to_string(m.cfg.max_seq_len));
     const std::string tokenizer = find_tokenizer(cfg, dcfg);
+    Model<float>::TrainOptions topt;
+    topt.dropout = float(cfg.dropout);
+    topt.label_smoothing = float(cfg.label_smoothing);
+    topt.recompute = cfg.recompute;
+
+    // Sample generations: checked up front so a bad file fails before any training.
+    std::optional<Tokenizer> sample_tok;
+    std::vector<std::string> sample_prompts;
+    if (cfg.sample_every > 0) {
+        if (tokenizer.empty())
+            fail(
+                "train config: sample_every needs a tokenizer.json in the init checkpoint or "
+                "beside the data");
+        sample_tok.emplace(Tokenizer::load(tokenizer));
+        eval::check_tokenizer(*sample_tok, m.cfg.vocab_size, tokenizer);
+        sample_prompts = load_sample_prompts(cfg.sample_prompts);
+    }
 
     AdamWConfig ac;
     ac.weight_decay = float(cfg.weight_decay);
@@ -161,8 +258,9 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
     LeracSchedule lerac;
     lerac.end_step = cfg.lerac_end_step;
     std::vector<float> lr_mult(cfg.lerac_end_step > 0 ? m.layout.specs.size() : 0);
+    // Only rank 0 writes checkpoints, so only it keeps the average.
     std::optional<Swa> swa;
-    if (cfg.swa_start > 0) swa.emplace(m.params.size(), cfg.swa_start, cfg.swa_every);
+    if (cfg.swa_start > 0 && root) swa.emplace(m.params.size(), cfg.swa_start, cfg.swa_every);
 
     GuardState guard;
     int64_t step = 0, tokens_total = 0;
@@ -203,18 +301,22 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         vs.next_batch(cfg.val_rows, val_len, 0.0, val_ids, val_mask);
         check_ids(val_ids, m.cfg.vocab_size, "val_data " + cfg.val_data);
     }
+    // Plain cross-entropy (no smoothing); the ranks share the chunks of batch rows.
     auto val_loss = [&]() {
-        double sum = 0;
-        int64_t n = 0;
-        for (int r = 0; r < cfg.val_rows; r += cfg.batch) {
+        m.train_opts = {};
+        double sum[2] = {0, 0};  // loss x targets, targets
+        int chunk = 0;
+        for (int r = 0; r < cfg.val_rows; r += cfg.batch, chunk++) {
+            if (chunk % ranks != rank) continue;
             const int rows = std::min(cfg.batch, cfg.val_rows - r);
             const size_t off = size_t(r) * val_len, len = size_t(rows) * val_len;
             LossResult lr = m.loss(std::span(val_ids).subspan(off, len),
                                    std::span(val_mask).subspan(off, len), rows, val_len, false);
-            sum += lr.loss * double(lr.tokens);
-            n += lr.tokens;
+            sum[0] += lr.loss * double(lr.tokens);
+            sum[1] += double(lr.tokens);
         }
-        return n > 0 ? sum / double(n) : 0.0;
+        comm.allreduce_sum(std::span(sum));
+        return sum[1] > 0 ? sum[0] / sum[1] : 0.0;
     };
 
     auto save = [&](int64_t s, double elapsed) {
@@ -238,36 +340,82 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
     };
 
     std::optional<MetricsLog> log;
+    const fs::path samples_path = fs::path(cfg.out) / "samples.jsonl";
     if (!opt.dry_run) {
-        if (!opt.resume) {
-            if (fs::exists(fs::path(cfg.out) / "metrics.jsonl") ||
-                fs::exists(fs::path(cfg.out) / "ckpt"))
-                fail("train: run directory " + cfg.out + " already holds a run (use --resume " +
-                     cfg.out + " to continue it, or another --out)");
-            fs::create_directories(cfg.out);
-            write_file_atomic((fs::path(cfg.out) / "train_config.json").string(),
-                              cfg.to_json().dump(2) + "\n");
+        if (!opt.resume && (fs::exists(fs::path(cfg.out) / "metrics.jsonl") ||
+                            fs::exists(fs::path(cfg.out) / "ckpt")))
+            fail("train: run directory " + cfg.out + " already holds a run (use --resume " +
+                 cfg.out + " to continue it, or another --out)");
+        // Every rank has looked before rank 0 creates the files.
+        comm.barrier();
+        if (root) {
+            if (!opt.resume) {
+                fs::create_directories(cfg.out);
+                write_file_atomic((fs::path(cfg.out) / "train_config.json").string(),
+                                  cfg.to_json().dump(2) + "\n");
+            }
+            log.emplace((fs::path(cfg.out) / "metrics.jsonl").string(), step);
+            truncate_jsonl_after(samples_path, step);
         }
-        log.emplace((fs::path(cfg.out) / "metrics.jsonl").string(), step);
     }
 
     const int64_t end = opt.dry_run
                             ? std::min<int64_t>(cfg.steps, step + opt.dry_run_steps)
                             : (opt.stop_at > 0 ? std::min(cfg.steps, opt.stop_at) : cfg.steps);
-    ProgressLine progress(cfg.steps, cfg.log_every, opt.progress);
+    ProgressLine progress(cfg.steps, cfg.log_every, opt.progress && root);
     if (!resume_dir.empty())
         progress.message("resumed from " + resume_dir + " at step " + std::to_string(step));
+    if (ranks > 1) {
+        int threads = 1;
+#ifdef _OPENMP
+        threads = omp_get_max_threads();
+#endif
+        progress.message("data parallel: " + std::to_string(ranks) + " ranks x " +
+                         std::to_string(threads) + " threads, " + std::to_string(local_accum) +
+                         " micro-batch(es) of " + std::to_string(cfg.batch) +
+                         " rows per rank and step");
+    }
+
+    // Greedy generations from a copy of the weights (decoding must not disturb the training
+    // model's buffers); rank 0 only.
+    std::optional<infer::ReferenceDecoder> sample_dec;
+    auto write_samples = [&](int64_t s) {
+        if (!sample_dec) sample_dec.emplace(Model<float>(m.cfg));
+        sample_dec->model().params = m.params;
+        infer::GenerateOptions g;
+        g.mode = infer::ThinkMode::Auto;
+        g.max_tokens = 64;
+        const auto dump = [](const std::string& x) {
+            return nlohmann::json(x).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        };
+        std::string lines;
+        for (const std::string& q : sample_prompts) {
+            const auto prompt = infer::build_prompt(*sample_tok, q, g.mode);
+            const infer::Generation gen = infer::generate(*sample_dec, *sample_tok, prompt, g);
+            lines += "{\"step\":" + std::to_string(s) + ",\"prompt\":" + dump(q) +
+                     ",\"output\":" + dump(gen.text) + "}\n";
+            progress.message("sample at step " + std::to_string(s) + ": " + dump(q) + " -> " +
+                             dump(gen.text));
+        }
+        std::FILE* f = std::fopen(samples_path.string().c_str(), "ab");
+        if (!f) fail("train: cannot append to " + samples_path.string());
+        const bool ok = std::fwrite(lines.data(), 1, lines.size(), f) == lines.size();
+        if (std::fclose(f) != 0 || !ok) fail("train: cannot write " + samples_path.string());
+    };
 
     TrainResult res;
+    res.ranks = ranks;
     std::vector<int32_t> ids;
     std::vector<uint8_t> mask;
     std::vector<float> acc(cfg.accum > 1 ? m.params.size() : 0);
     const auto run_start = Clock::now();
     double timed_seconds = 0;
     int64_t timed_steps = 0, run_steps = 0, timed_tokens = 0;
+    int last_len = 0;
     while (step < end) {
         const auto t0 = Clock::now();
         const int len = curriculum.at_step(step, cfg.steps);
+        last_len = len;
         const int rows = cfg.batch * cfg.accum;
         ids.resize(size_t(rows) * len);
         mask.resize(ids.size());
@@ -275,20 +423,30 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         check_ids(ids, m.cfg.vocab_size, "data " + cfg.data);
 
         // Micro-batches are weighted by their counted targets, so the step's loss and gradient are
-        // the mean over every target of the step, as one big batch would give.
+        // the mean over every target of the step (on all ranks), as one big batch would give.
         double loss = 0;
         int64_t ntok = 0;
-        for (int a = 0; a < cfg.accum; a++) {
+        for (int j = 0; j < local_accum; j++) {
+            const int a = rank * local_accum + j;  // global micro-batch index
             const size_t off = size_t(a) * cfg.batch * len, n = size_t(cfg.batch) * len;
+            m.train_opts = topt;
+            m.train_opts.dropout_seed = dropout_seed(cfg.seed, step, a);
             LossResult lr = m.loss(std::span(ids).subspan(off, n), std::span(mask).subspan(off, n),
                                    cfg.batch, len, true);
             loss += lr.loss * double(lr.tokens);
             ntok += lr.tokens;
             if (cfg.accum > 1) {
                 const float w = float(lr.tokens);
-                if (a == 0) std::fill(acc.begin(), acc.end(), 0.0f);
+                if (j == 0) std::fill(acc.begin(), acc.end(), 0.0f);
                 for (size_t i = 0; i < acc.size(); i++) acc[i] += w * m.grads[i];
             }
+        }
+        if (ranks > 1) {
+            comm.allreduce_sum(std::span(acc));
+            double sums[2] = {loss, double(ntok)};
+            comm.allreduce_sum(std::span(sums));
+            loss = sums[0];
+            ntok = int64_t(sums[1]);
         }
         const double inv = ntok > 0 ? 1.0 / double(ntok) : 0.0;
         loss *= inv;
@@ -351,11 +509,15 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         progress.update(row, mean_dt * double(cfg.steps - step));
         res.last_loss = loss;
 
-        if (!opt.dry_run && ((cfg.save_every > 0 && step % cfg.save_every == 0) || step == end))
-            save(step, row.elapsed);
+        if (!opt.dry_run && root && cfg.sample_every > 0 && step % cfg.sample_every == 0)
+            write_samples(step);
+        if (!opt.dry_run && ((cfg.save_every > 0 && step % cfg.save_every == 0) || step == end)) {
+            comm.check_identical(m.params, "the model weights");
+            if (root) save(step, row.elapsed);
+        }
     }
     progress.finish();
-    if (!opt.dry_run && step == cfg.steps && end == cfg.steps) {
+    if (!opt.dry_run && root && step == cfg.steps && end == cfg.steps) {
         std::map<std::string, std::string> extra;
         if (!tokenizer.empty()) extra["tokenizer.json"] = read_file(tokenizer);
         save_checkpoint((fs::path(cfg.out) / "final").string(), m, extra);
@@ -364,6 +526,30 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
             std::swap(m.params, avg);
             save_checkpoint((fs::path(cfg.out) / "final_swa").string(), m, extra);
             std::swap(m.params, avg);
+        }
+    }
+    // Dry run: one micro-batch's activation memory and time without and with recomputation, each
+    // on a fresh copy of the model so that neither setting inherits the other's buffers.
+    if (opt.dry_run && root && last_len > 0) {
+        const size_t n = size_t(cfg.batch) * last_len;
+        for (bool rc : {false, true}) {
+            Model<float> probe(m.cfg);
+            probe.params = m.params;
+            probe.train_opts = topt;
+            probe.train_opts.recompute = rc;
+            probe.train_opts.dropout_seed = dropout_seed(cfg.seed, step, 0);
+            const auto span_ids = std::span(ids).first(n);
+            const auto span_mask = std::span(mask).first(n);
+            probe.loss(span_ids, span_mask, cfg.batch, last_len, true);  // warm: allocations
+            double dt = 0;
+            for (int rep = 0; rep < 2; rep++) {  // the faster of two, on a possibly busy machine
+                const auto t0 = Clock::now();
+                probe.loss(span_ids, span_mask, cfg.batch, last_len, true);
+                const double t = std::chrono::duration<double>(Clock::now() - t0).count();
+                dt = rep == 0 ? t : std::min(dt, t);
+            }
+            (rc ? res.activation_bytes_recompute : res.activation_bytes) = probe.activation_bytes();
+            (rc ? res.micro_seconds_recompute : res.micro_seconds) = dt;
         }
     }
     res.steps_done = step;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `nanoprime eval` end to end on a tiny random checkpoint: each thinking mode, a thinking budget,
-# voting, --limit, the report's fields, and the errors for a missing tokenizer and a bad --think.
+# voting, --limit, --reference, the report's fields, and the errors for a missing tokenizer and
+# a bad --think.
 # Usage: eval_cli.sh PATH/TO/nanoprime
 set -euo pipefail
 
@@ -42,6 +43,8 @@ grep -q -- "--think" err.txt || { echo "FAIL: error does not name --think"; cat 
     --out auto.json >/dev/null 2>&1
 "$CLI" eval --model ckpt --tokenizer tok.json --data gym.jsonl --think off --votes 3 \
     --max-tokens 4 --out votes.json >/dev/null 2>&1
+"$CLI" eval --model ckpt --data gym.jsonl --think off --max-tokens 4 --reference \
+    --out ref.json >/dev/null 2>&1
 
 "$PY" - <<'PY'
 import json
@@ -65,5 +68,7 @@ off = json.load(open('off.json'))
 for rec in off['records']:
     assert rec['output'].startswith('<think>\n\n</think>\n\n')
 assert all(len(rec['votes']) == 3 for rec in json.load(open('votes.json'))['records'])
+assert json.load(open('ref.json'))['decoder'] == 'reference fp32'
+assert on['decoder']
 print('eval_cli: ok')
 PY

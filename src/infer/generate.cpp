@@ -1,0 +1,341 @@
+#include "infer/generate.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+
+namespace np::infer {
+
+ThinkMode parse_think_mode(std::string_view s) {
+    if (s == "on") return ThinkMode::On;
+    if (s == "off") return ThinkMode::Off;
+    if (s == "auto") return ThinkMode::Auto;
+    fail("--think: expected on | off | auto, got '" + std::string(s) + "'");
+}
+
+const char* think_mode_name(ThinkMode m) {
+    switch (m) {
+        case ThinkMode::On:
+            return "on";
+        case ThinkMode::Off:
+            return "off";
+        case ThinkMode::Auto:
+            return "auto";
+    }
+    return "auto";
+}
+
+const char* stop_reason_name(StopReason r) {
+    switch (r) {
+        case StopReason::EndOfTurn:
+            return "end_of_turn";
+        case StopReason::StopString:
+            return "stop_string";
+        case StopReason::MaxTokens:
+            return "max_tokens";
+    }
+    return "max_tokens";
+}
+
+namespace {
+
+// The tokenizer behind the data pipeline's encoder interface, so chats render exactly as
+// `data prepare` renders training conversations.
+struct TokenizerEncoder final : data::TextEncoder {
+    const Tokenizer& tok;
+    explicit TokenizerEncoder(const Tokenizer& t) : tok(t) {}
+    std::vector<int32_t> encode(std::string_view text) const override { return tok.encode(text); }
+    int32_t vocab_size() const override { return tok.vocab_size(); }
+    bool has_chat_specials() const override {
+        for (int32_t i :
+             {Tokenizer::kImStart, Tokenizer::kImEnd, Tokenizer::kThink, Tokenizer::kThinkEnd})
+            if (tok.special_id(Tokenizer::kSpecialTokens[size_t(i)]) != std::optional<int32_t>(i))
+                return false;
+        return true;
+    }
+};
+
+// The tokens of `s` when more text follows it inside the same run, as in training: GPT-2
+// pre-tokenisation cuts "\n\nThe" into "\n" "\n" "The", while "\n\n" alone is one word.
+std::vector<int32_t> encode_before_text(const Tokenizer& tok, std::string_view s) {
+    auto ids = tok.encode(std::string(s) + "A");
+    for (size_t n = ids.size(); n > 0; --n)
+        if (tok.decode({ids.data(), n}) == s) return {ids.begin(), ids.begin() + ptrdiff_t(n)};
+    return tok.encode(s);
+}
+
+bool is_space(char c) {
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+std::string trim(std::string_view s, bool right = true) {
+    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+    while (right && !s.empty() && is_space(s.back())) s.remove_suffix(1);
+    return std::string(s);
+}
+
+std::string remove_all(std::string s, std::string_view what) {
+    for (size_t p; (p = s.find(what)) != std::string::npos;) s.erase(p, what.size());
+    return s;
+}
+
+// Length in bytes of the UTF-8 sequence a lead byte starts (1 for ASCII and invalid bytes).
+size_t utf8_length(unsigned char c) {
+    if (c < 0xC0) return 1;
+    if (c < 0xE0) return 2;
+    if (c < 0xF0) return 3;
+    if (c < 0xF8) return 4;
+    return 1;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+std::vector<int32_t> think_prefill(const Tokenizer& tok, ThinkMode mode) {
+    std::vector<int32_t> ids;
+    switch (mode) {
+        case ThinkMode::On:
+            ids.push_back(Tokenizer::kThink);
+            for (int32_t t : encode_before_text(tok, "\n")) ids.push_back(t);
+            break;
+        case ThinkMode::Off:
+            ids.push_back(Tokenizer::kThink);
+            tok.encode_into("\n\n", false, ids);
+            ids.push_back(Tokenizer::kThinkEnd);
+            for (int32_t t : encode_before_text(tok, "\n\n")) ids.push_back(t);
+            break;
+        case ThinkMode::Auto:
+            break;
+    }
+    return ids;
+}
+
+std::vector<int32_t> render_chat(const Tokenizer& tok, const std::vector<ChatMessage>& history,
+                                 ThinkMode mode) {
+    data::Document doc;
+    doc.is_chat = true;
+    for (const auto& m : history) {
+        if (m.role != "assistant") {
+            doc.messages.push_back(m);
+            continue;
+        }
+        std::string reasoning, answer;
+        data::split_thinking(m.content, reasoning, answer);
+        doc.messages.push_back({m.role, answer});
+    }
+    auto ids = data::tokenize_document(doc, TokenizerEncoder(tok)).ids;
+    ids.push_back(Tokenizer::kImStart);
+    tok.encode_into("assistant\n", false, ids);
+    auto pre = think_prefill(tok, mode);
+    ids.insert(ids.end(), pre.begin(), pre.end());
+    return ids;
+}
+
+std::vector<int32_t> build_prompt(const Tokenizer& tok, std::string_view question, ThinkMode mode) {
+    return render_chat(tok, {{"user", std::string(question)}}, mode);
+}
+
+void validate(const GenerateOptions& opt) {
+    validate(opt.sampling);
+    if (opt.max_tokens < 1)
+        fail("--max-tokens: expected >= 1, got " + std::to_string(opt.max_tokens));
+    for (const auto& s : opt.stop)
+        if (s.empty()) fail("--stop: stop strings must not be empty");
+}
+
+TextStream::TextStream(std::vector<std::string> stop, StreamCallback on_piece)
+    : stop_(std::move(stop)), on_piece_(std::move(on_piece)) {}
+
+void TextStream::emit(size_t end) {
+    while (emitted_ < end) {
+        size_t run = emitted_;
+        while (run < end && thinking_[run] == thinking_[emitted_]) ++run;
+        if (on_piece_)
+            on_piece_(std::string_view(text_).substr(emitted_, run - emitted_),
+                      thinking_[emitted_] != 0);
+        emitted_ = run;
+    }
+}
+
+bool TextStream::push(std::string_view bytes, bool thinking, bool stoppable) {
+    text_.append(bytes);
+    thinking_.insert(thinking_.end(), bytes.size(), uint8_t(thinking));
+    if (!stoppable) {
+        emit(text_.size());
+        scan_from_ = text_.size();
+        return false;
+    }
+    size_t found = std::string::npos;
+    for (const auto& s : stop_) found = std::min(found, text_.find(s, scan_from_));
+    if (found != std::string::npos) {
+        text_.resize(found);
+        thinking_.resize(found);
+        emit(found);
+        return true;
+    }
+    // A stop string can only still start where the text's tail is a proper prefix of one.
+    size_t hold = text_.size();
+    for (const auto& s : stop_)
+        for (size_t len = std::min(s.size() - 1, text_.size() - scan_from_); len > 0; --len)
+            if (text_.compare(text_.size() - len, len, s, 0, len) == 0) {
+                hold = std::min(hold, text_.size() - len);
+                break;
+            }
+    scan_from_ = hold;
+    // Hold back a UTF-8 character whose continuation bytes have not arrived yet.
+    for (size_t back = 1; back <= 4 && back <= hold - emitted_; ++back) {
+        const auto c = static_cast<unsigned char>(text_[hold - back]);
+        if ((c & 0xC0) == 0x80) continue;
+        if (utf8_length(c) > back) hold -= back;
+        break;
+    }
+    emit(hold);
+    return false;
+}
+
+void TextStream::finish() {
+    emit(text_.size());
+}
+
+Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t> prompt,
+                    const GenerateOptions& opt, const StreamCallback& on_piece,
+                    size_t already_fed) {
+    validate(opt);
+    if (prompt.size() <= already_fed)
+        fail("generate: the prompt has " + std::to_string(prompt.size()) +
+             " tokens, nothing beyond the " + std::to_string(already_fed) +
+             " the decoder already holds");
+    if (already_fed == 0)
+        dec.reset();
+    else if (dec.n_past() != int64_t(already_fed))
+        fail("generate: the decoder holds " + std::to_string(dec.n_past()) + " tokens, expected " +
+             std::to_string(already_fed));
+    const int32_t V = dec.config().vocab_size;
+    // Ids past the tokenizer's vocabulary cannot be decoded, so they are never chosen.
+    const size_t usable = size_t(std::min(V, tok.vocab_size()));
+    std::vector<float> logits(static_cast<size_t>(V));
+    const std::span<const float> choices(logits.data(), usable);
+
+    Sampler sampler(opt.sampling);
+    const size_t window = size_t(opt.sampling.repeat_last_n);
+    for (size_t i = prompt.size() > window ? prompt.size() - window : 0; i < prompt.size(); ++i)
+        sampler.accept(prompt[i]);
+
+    Generation g;
+    g.prompt_tokens = int64_t(prompt.size() - already_fed);
+    auto t0 = std::chrono::steady_clock::now();
+    dec.prefill(prompt.subspan(already_fed), logits);
+    g.prefill_seconds = seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+
+    TextStream stream(opt.stop, on_piece);
+    bool in_think = false;
+    // Whether a token's bytes belong to the think block (its tags included); tracks the block.
+    auto thinking_piece = [&](int32_t t) {
+        const bool th = in_think || t == Tokenizer::kThink || t == Tokenizer::kThinkEnd;
+        if (t == Tokenizer::kThink) in_think = true;
+        if (t == Tokenizer::kThinkEnd) in_think = false;
+        return th;
+    };
+    for (int32_t t : think_prefill(tok, opt.mode))
+        stream.push(tok.id_to_bytes(t), thinking_piece(t), false);
+
+    std::vector<int32_t> forced;
+    size_t forced_pos = 0;
+    while (true) {
+        int32_t next;
+        bool was_forced = false;
+        if (forced_pos < forced.size()) {
+            next = forced[forced_pos++];
+            was_forced = true;
+        } else if (in_think && opt.think_budget >= 0 && g.thinking_tokens >= opt.think_budget) {
+            forced.clear();
+            const bool newline = !g.tokens.empty() && !tok.id_to_bytes(g.tokens.back()).empty() &&
+                                 tok.id_to_bytes(g.tokens.back()).back() == '\n';
+            if (!newline) forced = encode_before_text(tok, "\n");
+            forced.push_back(Tokenizer::kThinkEnd);
+            for (int32_t t : encode_before_text(tok, "\n\n")) forced.push_back(t);
+            forced_pos = 0;
+            next = forced[forced_pos++];
+            was_forced = true;
+            g.forced_close = true;
+        } else {
+            next = sampler.sample(choices);
+        }
+        g.tokens.push_back(next);
+        sampler.accept(next);
+        if (next == Tokenizer::kImEnd || next == Tokenizer::kEndOfText) {
+            g.stop_reason = StopReason::EndOfTurn;
+            break;
+        }
+        if (in_think && !was_forced && next != Tokenizer::kThinkEnd) g.thinking_tokens++;
+        if (stream.push(tok.id_to_bytes(next), thinking_piece(next))) {
+            g.stop_reason = StopReason::StopString;
+            break;
+        }
+        if (int(g.tokens.size()) >= opt.max_tokens) {
+            g.stop_reason = StopReason::MaxTokens;
+            break;
+        }
+        dec.step(next, logits);
+    }
+    stream.finish();
+    g.decode_seconds = seconds_since(t0);
+
+    g.text = stream.text();
+    const size_t open = g.text.find("<think>"), close = g.text.find("</think>");
+    if (close != std::string::npos) {
+        const size_t body = open != std::string::npos && open < close ? open + 7 : 0;
+        g.thinking = trim(std::string_view(g.text).substr(body, close - body));
+        g.answer = trim(std::string_view(g.text).substr(close + 8), false);
+    } else if (open != std::string::npos) {
+        g.thinking = trim(std::string_view(g.text).substr(open + 7));
+    } else {
+        g.answer = g.text;
+    }
+    return g;
+}
+
+ChatSession::ChatSession(Decoder& dec, const Tokenizer& tok, std::string system)
+    : dec_(dec), tok_(tok), system_(std::move(system)) {
+    reset();
+}
+
+void ChatSession::reset() {
+    history_.clear();
+    if (!system_.empty()) history_.push_back({"system", system_});
+    context_.clear();
+    last_reused_ = 0;
+    dec_.reset();
+}
+
+Generation ChatSession::reply(std::string_view user, const GenerateOptions& opt,
+                              const StreamCallback& on_piece) {
+    history_.push_back({"user", std::string(user)});
+    try {
+        const auto prompt = render_chat(tok_, history_, opt.mode);
+        size_t reuse = 0;
+        if (context_.size() < prompt.size() && dec_.n_past() == int64_t(context_.size()) &&
+            std::equal(context_.begin(), context_.end(), prompt.begin()))
+            reuse = context_.size();
+        Generation g = generate(dec_, tok_, prompt, opt, on_piece, reuse);
+        last_reused_ = reuse;
+        context_.assign(prompt.begin(), prompt.end());
+        context_.insert(context_.end(), g.tokens.begin(), g.tokens.end() - 1);
+        // Tag spellings left in the answer would read as a second think block when re-rendered.
+        history_.push_back({"assistant", remove_all(remove_all(g.answer, "<think>"), "</think>")});
+        return g;
+    } catch (...) {
+        history_.pop_back();
+        context_.clear();
+        last_reused_ = 0;
+        dec_.reset();
+        throw;
+    }
+}
+
+}  // namespace np::infer

@@ -1,0 +1,139 @@
+// Text generation over any Decoder (issue 5 item 4): ChatML prompts with the three thinking modes
+// (DESIGN §3), the thinking budget, stop strings, UTF-8-safe streaming, and multi-turn chat that
+// reuses the decoder state while the rendered history only grows.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "data/chat.h"
+#include "infer/decoder.h"
+#include "infer/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace np::infer {
+
+enum class ThinkMode { On, Off, Auto };
+
+// "on" | "off" | "auto"; anything else throws np::Error naming --think.
+ThinkMode parse_think_mode(std::string_view s);
+const char* think_mode_name(ThinkMode m);
+
+// The mode's prefill: on "<think>\n", off "<think>\n\n</think>\n\n", auto nothing. Tokenized as
+// the training renderer (data::tokenize_document) tokenizes the same text in front of an answer.
+std::vector<int32_t> think_prefill(const Tokenizer& tok, ThinkMode mode);
+
+// {role, content}; assistant content may hold "<think>...</think>answer".
+using ChatMessage = data::Message;
+
+// <|endoftext|>, the history as ChatML (data::tokenize_document: the tokens training saw), then
+// "<|im_start|>assistant\n" and the mode's prefill. Assistant turns keep only their answer: their
+// think block is rendered empty, as Qwen3 drops the reasoning of earlier turns. Throws np::Error on
+// an unknown role.
+std::vector<int32_t> render_chat(const Tokenizer& tok, const std::vector<ChatMessage>& history,
+                                 ThinkMode mode);
+// render_chat of one user turn.
+std::vector<int32_t> build_prompt(const Tokenizer& tok, std::string_view question, ThinkMode mode);
+
+struct GenerateOptions {
+    // How the prompt ends: On inside the think block of the prefill, Off after the empty block,
+    // Auto at the start of the assistant turn. The prefill's text starts Generation::text.
+    ThinkMode mode = ThinkMode::Auto;
+    int think_budget = -1;  // after this many thinking tokens "</think>" is forced; < 0: no limit
+    int max_tokens = 256;   // generated tokens, forced ones included; >= 1
+    SamplerOptions sampling;
+    std::vector<std::string> stop;  // generation ends before the first occurrence of any of them
+};
+
+// Throws np::Error naming the flag (--max-tokens, --stop, the sampling flags).
+void validate(const GenerateOptions& opt);
+
+enum class StopReason { EndOfTurn, StopString, MaxTokens };
+const char* stop_reason_name(StopReason r);  // "end_of_turn" | "stop_string" | "max_tokens"
+
+struct Generation {
+    // Generated and forced tokens, the end token (<|im_end|> or <|endoftext|>) included when
+    // reached. The decoder was fed the prompt and all of these but the last.
+    std::vector<int32_t> tokens;
+    // The mode's prefill text and the generated text, special tokens spelled out, the end token
+    // left out, cut before a stop string.
+    std::string text;
+    std::string thinking;  // the think block's content, trimmed
+    // The text after "</think>" with leading whitespace removed; all of the text when there is no
+    // think block; "" when the block never closed.
+    std::string answer;
+    int thinking_tokens = 0;    // tokens generated inside the think block (forced ones excluded)
+    bool forced_close = false;  // the budget forced "</think>"
+    StopReason stop_reason = StopReason::MaxTokens;
+    int64_t prompt_tokens = 0;  // prefilled by this call
+    double prefill_seconds = 0, decode_seconds = 0;
+};
+
+// Receives the output as it is produced: the pieces concatenate to Generation::text. A piece never
+// ends inside a UTF-8 character nor inside a possible stop string (those bytes wait for the next
+// token). `thinking`: the bytes belong to the think block, its tags included.
+using StreamCallback = std::function<void(std::string_view piece, bool thinking)>;
+
+// Turns token bytes into stream pieces; what generate() uses, public for its tests.
+class TextStream {
+public:
+    TextStream(std::vector<std::string> stop, StreamCallback on_piece);
+    // Appends bytes. Returns true when a stop string is now complete: the text is cut before it
+    // and everything before it was passed on. `stoppable` false: the bytes are passed on whole
+    // and no stop string may start inside them (the prefill).
+    bool push(std::string_view bytes, bool thinking, bool stoppable = true);
+    // Passes on whatever is held back.
+    void finish();
+    const std::string& text() const { return text_; }
+
+private:
+    void emit(size_t end);
+    std::vector<std::string> stop_;
+    StreamCallback on_piece_;
+    std::string text_;
+    std::vector<uint8_t> thinking_;  // per byte of text_
+    size_t emitted_ = 0;             // text_[0, emitted_) was passed on
+    size_t scan_from_ = 0;           // no stop string starts before this
+};
+
+// Generates a continuation of `prompt`. The decoder must hold exactly prompt[0, already_fed)
+// (checked by count); 0 resets it first. The rest of the prompt is fed with one prefill call,
+// then one step per token until an end token, a stop string or max_tokens. Inside the think block,
+// once think_budget thinking tokens were generated, "</think>\n\n" is forced (after a "\n" when
+// the thinking does not end with one, as the training format has it). The repetition penalty sees
+// the whole prompt.
+Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t> prompt,
+                    const GenerateOptions& opt, const StreamCallback& on_piece = {},
+                    size_t already_fed = 0);
+
+// A conversation over one decoder. Each reply renders the whole history; when the tokens the
+// decoder already holds are a prefix of it, only the new part is fed, otherwise the decoder is
+// reset and the whole prompt prefilled.
+class ChatSession {
+public:
+    ChatSession(Decoder& dec, const Tokenizer& tok, std::string system = "");
+    // Adds the user turn, generates the reply and adds its answer to the history. On an error the
+    // user turn is dropped again and the decoder reset.
+    Generation reply(std::string_view user, const GenerateOptions& opt,
+                     const StreamCallback& on_piece = {});
+    // Forgets the conversation (the system prompt stays) and resets the decoder.
+    void reset();
+    const std::vector<ChatMessage>& history() const { return history_; }
+    // The tokens the decoder holds.
+    const std::vector<int32_t>& context() const { return context_; }
+    // Prompt tokens of the last reply that were already in the decoder (0: full prefill).
+    size_t last_reused() const { return last_reused_; }
+
+private:
+    Decoder& dec_;
+    const Tokenizer& tok_;
+    std::string system_;
+    std::vector<ChatMessage> history_;
+    std::vector<int32_t> context_;
+    size_t last_reused_ = 0;
+};
+
+}  // namespace np::infer

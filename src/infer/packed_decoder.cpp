@@ -1,0 +1,304 @@
+#include "infer/packed_decoder.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "kernels/cpu/ternary_kernels.h"
+#include "model/mamba.h"
+#include "model/mla.h"
+#include "model/ops.h"
+
+namespace np::infer {
+
+namespace {
+
+int n_kind(const ModelConfig& cfg, char kind) {
+    int n = 0;
+    for (int l = 0; l < cfg.n_layers; l++) n += cfg.mixer_kind(l) == kind;
+    return n;
+}
+
+// int8 latent row · fp32 vector.
+inline float dot_i8_f32(const int8_t* a, const float* b, int n) {
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int k = 0; k < n; k++) s += float(a[k]) * b[k];
+    return s;
+}
+
+inline float dot_f32(const float* a, const float* b, int n) {
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int k = 0; k < n; k++) s += a[k] * b[k];
+    return s;
+}
+
+}  // namespace
+
+size_t latent_cache_bytes_per_token(const ModelConfig& cfg) {
+    return size_t(n_kind(cfg, 'A')) *
+           (size_t(cfg.mla.kv_rank) + sizeof(float) + sizeof(float) * cfg.mla.qk_rope_dim);
+}
+
+size_t mamba_state_bytes(const ModelConfig& cfg) {
+    const MambaDims& m = cfg.mamba;
+    return size_t(n_kind(cfg, 'M')) * sizeof(float) *
+           (size_t(m.d_conv - 1) * m.conv_dim() + size_t(m.n_heads()) * m.head_dim * m.d_state);
+}
+
+PackedDecoder::PackedDecoder(std::shared_ptr<const PackedModel> model, int chunk)
+    : model_(std::move(model)), chunk_(chunk) {
+    if (chunk_ < 1) fail("PackedDecoder: chunk must be >= 1");
+    const ModelConfig& cfg = model_->config();
+    const MambaDims& m = cfg.mamba;
+    const MlaDims& a = cfg.mla;
+    mamba_.resize(cfg.n_layers);
+    mla_.resize(cfg.n_layers);
+    for (int l = 0; l < cfg.n_layers; l++)
+        if (cfg.mixer_kind(l) == 'M') {
+            mamba_[l].conv.assign(size_t(m.d_conv - 1) * m.conv_dim(), 0.f);
+            mamba_[l].ssm.assign(size_t(m.n_heads()) * m.head_dim * m.d_state, 0.f);
+        }
+    // Every scratch buffer holds chunk rows of the widest activation, so no resize happens later
+    // (the inputs of a layer stay valid while its outputs are written).
+    const int widest = std::max({cfg.d_model, cfg.ffn.hidden, m.in_proj_dim(), m.conv_dim(),
+                                 m.d_inner(), a.q_dim(), a.kv_down_dim(), a.o_dim()});
+    const size_t rows = size_t(chunk_) * widest;
+    for (auto* v : {&x_, &n_, &tmp_, &a_, &b_, &c_, &d_}) v->assign(rows, 0.f);
+    rstd_.assign(chunk_, 0.f);
+    rope_cos_.assign(std::max(1, a.qk_rope_dim / 2), 0.f);
+    rope_sin_.assign(rope_cos_.size(), 0.f);
+    thread_scratch_.resize(omp_get_max_threads());
+}
+
+void PackedDecoder::start_document() {
+    for (auto& s : mamba_) {
+        std::fill(s.conv.begin(), s.conv.end(), 0.f);
+        std::fill(s.ssm.begin(), s.ssm.end(), 0.f);
+    }
+    for (auto& s : mla_) s.cq.clear(), s.inv_s.clear(), s.k_rope.clear();
+    pos_ = 0;
+    started_ = true;
+}
+
+void PackedDecoder::reset() {
+    start_document();
+    started_ = false;
+    n_past_ = 0;
+}
+
+size_t PackedDecoder::cache_bytes() const {
+    size_t b = 0;
+    for (const auto& s : mla_)
+        b += s.cq.size() + (s.inv_s.size() + s.k_rope.size()) * sizeof(float);
+    return b;
+}
+
+void PackedDecoder::prefill(std::span<const int32_t> tokens, std::span<float> logits) {
+    const ModelConfig& cfg = model_->config();
+    if (tokens.empty()) fail("decoder: prefill needs at least one token");
+    if (logits.size() != size_t(cfg.vocab_size))
+        fail("decoder: logits buffer holds " + std::to_string(logits.size()) +
+             " values, expected " + std::to_string(cfg.vocab_size));
+    for (int32_t t : tokens)
+        if (t < 0 || t >= cfg.vocab_size)
+            fail("decode: token id " + std::to_string(t) + " outside the vocabulary");
+    const size_t n = tokens.size();
+    size_t i = 0;
+    while (i < n) {
+        // A document runs from a start (the first token ever, or id 0) to the next id 0.
+        if (!started_ || tokens[i] == 0) start_document();
+        size_t end = i + 1;
+        while (end < n && tokens[end] != 0) end++;
+        for (size_t c = i; c < end; c += chunk_) {
+            const int R = int(std::min<size_t>(chunk_, end - c));
+            run_chunk(tokens.data() + c, R, c + R == n ? logits.data() : nullptr);
+        }
+        i = end;
+    }
+}
+
+void PackedDecoder::run_chunk(const int32_t* tokens, int R, float* logits) {
+    const PackedModel& pm = *model_;
+    const ModelConfig& cfg = pm.config();
+    const int D = cfg.d_model;
+    const float eps = float(cfg.norm_eps);
+    for (int t = 0; t < R; t++) kern::dense_row(x_.data() + size_t(t) * D, pm.embed(), tokens[t]);
+    const size_t RD = size_t(R) * D;
+    for (int l = 0; l < cfg.n_layers; l++) {
+        const PackedLayer& L = pm.layers()[l];
+        rmsnorm_forward(n_.data(), rstd_.data(), x_.data(), L.mixer_norm, R, D, eps);
+        if (L.kind == 'M')
+            mamba_chunk(tmp_.data(), n_.data(), R, L, mamba_[l]);
+        else
+            mla_chunk(tmp_.data(), n_.data(), R, L, mla_[l]);
+        for (size_t k = 0; k < RD; k++) x_[k] += tmp_[k];
+        rmsnorm_forward(n_.data(), rstd_.data(), x_.data(), L.ffn_norm, R, D, eps);
+        ffn_chunk(tmp_.data(), n_.data(), R, L);
+        for (size_t k = 0; k < RD; k++) x_[k] += tmp_[k];
+    }
+    pos_ += R;
+    n_past_ += R;
+    if (logits) {
+        rmsnorm_forward(n_.data(), rstd_.data(), x_.data() + size_t(R - 1) * D, pm.final_norm(), 1,
+                        D, eps);
+        kern::dense_matvec(logits, pm.head(), n_.data());
+    }
+}
+
+// out[R, D] = Mamba-2 mixer of h[R, D] (DESIGN §2.3), continuing the layer's recurrent state.
+void PackedDecoder::mamba_chunk(float* out, const float* h, int R, const PackedLayer& L,
+                                MambaLayerState& st) {
+    const ModelConfig& cfg = model_->config();
+    const MambaDims& md = cfg.mamba;
+    const int Di = md.d_inner(), C = md.conv_dim(), H = md.n_heads(), P = md.head_dim,
+              N = md.d_state, G = md.n_groups, K = md.d_conv, Ip = md.in_proj_dim();
+    const int heads_per_group = H / G;
+    const PackedMamba& w = L.mamba;
+    float *zx = a_.data(), *xbc = b_.data(), *y = c_.data();
+    kern::ternary_linear_forward(zx, w.in_proj, h, R, xq_);  // [R, Ip] = [z | xBC | dt]
+
+    // Causal depthwise conv over the window (K-1 cached inputs, then this chunk), same
+    // accumulation order as the training forward and the reference step.
+    for (int t = 0; t < R; t++) {
+        const float* xin = zx + size_t(t) * Ip + Di;
+        float* o = xbc + size_t(t) * C;
+        for (int c = 0; c < C; c++) {
+            float v = w.conv_b[c];
+            for (int j = 0; j < K - 1; j++) v += w.conv_w[size_t(c) * K + j] * st.conv[size_t(j) * C + c];
+            v += w.conv_w[size_t(c) * K + K - 1] * xin[c];
+            o[c] = silu(v);
+        }
+        if (K > 1) {
+            std::copy(st.conv.begin() + C, st.conv.end(), st.conv.begin());
+            std::copy(xin, xin + C, st.conv.end() - C);
+        }
+    }
+
+    const size_t PN = size_t(P) * N;
+#pragma omp parallel for schedule(static) if (size_t(R) * H * PN >= (size_t(1) << 16))
+    for (int hh = 0; hh < H; hh++) {
+        const float A = -std::exp(w.A_log[hh]);
+        const int g = hh / heads_per_group;
+        float* S = st.ssm.data() + size_t(hh) * PN;
+        for (int t = 0; t < R; t++) {
+            const float* row = zx + size_t(t) * Ip;
+            const float dt = softplus(row[Di + C + hh] + w.dt_bias[hh]), decay = std::exp(dt * A);
+            const float* xr = xbc + size_t(t) * C;
+            float* yh = y + size_t(t) * Di + hh * P;
+            ssm_step_head(S, yh, xr + hh * P, xr + Di + g * N, xr + Di + (G + g) * N, dt, decay,
+                          w.D[hh], P, N);
+            for (int p = 0; p < P; p++) yh[p] *= silu(row[hh * P + p]);
+        }
+    }
+    rmsnorm_forward(d_.data(), rstd_.data(), y, w.norm_w, R, Di, float(cfg.norm_eps));
+    kern::ternary_linear_forward(out, w.out_proj, d_.data(), R, xq_);
+}
+
+// out[R, D] = MLA mixer of h[R, D] (DESIGN §2.4) over the document's latent cache plus this chunk.
+void PackedDecoder::mla_chunk(float* out, const float* h, int R, const PackedLayer& L,
+                              MlaLayerState& st) {
+    const ModelConfig& cfg = model_->config();
+    const MlaDims& md = cfg.mla;
+    const int nh = md.n_heads, dn = md.qk_nope_dim, dr = md.qk_rope_dim, dv = md.v_dim,
+              r = md.kv_rank;
+    const int qd = dn + dr, kvw = dn + dv, QW = md.q_dim(), KD = md.kv_down_dim(), OW = md.o_dim();
+    const float eps = float(cfg.norm_eps);
+    const PackedMla& w = L.mla;
+    float *q = a_.data(), *kvd = b_.data(), *o = c_.data(), *lat = d_.data();
+    kern::quantize_acts_int8(xq_, h, R, cfg.d_model);  // shared by q_proj and kv_down
+    kern::ternary_matmul(q, w.q_proj, xq_);
+    kern::ternary_matmul(kvd, w.kv_down, xq_);
+
+    // Append the chunk to the cache: c = RMSNorm(kv_down[:r]) quantised to int8 exactly as kv_up
+    // would quantise it, and k_rope rotated to its position.
+    const int n0 = int(st.inv_s.size());
+    for (int t = 0; t < R; t++) {
+        float rs;
+        rmsnorm_forward(lat + size_t(t) * r, &rs, kvd + size_t(t) * KD, w.kv_norm, 1, r, eps);
+    }
+    kern::quantize_acts_int8(lat_q_, lat, R, r);
+    for (int t = 0; t < R; t++) {
+        st.cq.insert(st.cq.end(), lat_q_.row(t), lat_q_.row(t) + r);
+        st.inv_s.push_back(lat_q_.inv_scale[t]);
+        rope_row(rope_cos_.data(), rope_sin_.data(), pos_ + t, dr, md.rope_theta);
+        const float* kr = kvd + size_t(t) * KD + r;
+        st.k_rope.insert(st.k_rope.end(), kr, kr + dr);
+        rope_apply(st.k_rope.data() + size_t(n0 + t) * dr, rope_cos_.data(), rope_sin_.data(), dr);
+        for (int hh = 0; hh < nh; hh++)
+            rope_apply(q + size_t(t) * QW + hh * qd + dn, rope_cos_.data(), rope_sin_.data(), dr);
+    }
+
+    const int n_max = n0 + R;
+    const float gamma = w.kv_up.gamma, scale = 1.f / std::sqrt(float(qd));
+    const int8_t* Wup = w.kv_up_q;  // [nh*(dn+dv), r]
+    const int8_t* cq = st.cq.data();
+    const float *inv_s = st.inv_s.data(), *krope = st.k_rope.data();
+    for (auto& s : thread_scratch_) s.resize(size_t(n_max) + 2 * size_t(r));
+    const size_t work = size_t(R) * nh * (size_t(n_max) * (2 * r + dr) + size_t(dn + dv) * r);
+#pragma omp parallel for collapse(2) schedule(static) if (work >= (size_t(1) << 16))
+    for (int t = 0; t < R; t++)
+        for (int hh = 0; hh < nh; hh++) {
+            std::vector<float>& scr = thread_scratch_[omp_get_thread_num()];
+            const int n = n0 + t + 1;  // causal: the cache up to and including token t
+            float *sc = scr.data(), *qt = sc + n_max, *cbar = qt + r;
+            const float* qn = q + size_t(t) * QW + hh * qd;
+            const float* qr = qn + dn;
+            // q̃ = gamma * Wk_h^T q_nope: the K half of kv_up folded into the query.
+            std::fill(qt, qt + r, 0.f);
+            for (int i = 0; i < dn; i++) {
+                const int8_t* wr = Wup + size_t(hh * kvw + i) * r;
+                const float qi = qn[i] * gamma;
+#pragma omp simd
+                for (int k = 0; k < r; k++) qt[k] += qi * float(wr[k]);
+            }
+            float m = -std::numeric_limits<float>::infinity();
+            for (int j = 0; j < n; j++) {
+                const float s = (inv_s[j] * dot_i8_f32(cq + size_t(j) * r, qt, r) +
+                                 dot_f32(qr, krope + size_t(j) * dr, dr)) *
+                                scale;
+                sc[j] = s;
+                m = std::max(m, s);
+            }
+            float sum = 0;
+            for (int j = 0; j < n; j++) sum += (sc[j] = std::exp(sc[j] - m));
+            // c̄ = sum_j p_j c_j (dequantised), then the V half of kv_up: o_h = gamma * Wv_h c̄.
+            std::fill(cbar, cbar + r, 0.f);
+            const float inv_sum = 1.f / sum;
+            for (int j = 0; j < n; j++) {
+                const float pj = sc[j] * inv_sum * inv_s[j];
+                const int8_t* cj = cq + size_t(j) * r;
+#pragma omp simd
+                for (int k = 0; k < r; k++) cbar[k] += pj * float(cj[k]);
+            }
+            float* oh = o + size_t(t) * OW + hh * dv;
+            for (int i = 0; i < dv; i++)
+                oh[i] = gamma * dot_i8_f32(Wup + size_t(hh * kvw + dn + i) * r, cbar, r);
+        }
+    rmsnorm_forward(d_.data(), rstd_.data(), o, w.o_norm, R, OW, eps);
+    kern::ternary_linear_forward(out, w.o_proj, d_.data(), R, xq_);
+}
+
+// out[R, D] = down(RMSNorm(act(gate h) * up h) * down_norm) (DESIGN §2.5).
+void PackedDecoder::ffn_chunk(float* out, const float* h, int R, const PackedLayer& L) {
+    const ModelConfig& cfg = model_->config();
+    const int F = cfg.ffn.hidden;
+    const bool swiglu = cfg.ffn.act != "relu2";
+    float *g = a_.data(), *u = b_.data(), *m = c_.data();
+    kern::quantize_acts_int8(xq_, h, R, cfg.d_model);  // shared by gate and up
+    kern::ternary_matmul(g, L.ffn.gate, xq_);
+    kern::ternary_matmul(u, L.ffn.up, xq_);
+    const size_t RF = size_t(R) * F;
+    for (size_t i = 0; i < RF; i++) {
+        const float a = g[i];
+        m[i] = (swiglu ? silu(a) : (a > 0 ? a * a : 0.f)) * u[i];
+    }
+    rmsnorm_forward(d_.data(), rstd_.data(), m, L.ffn.down_norm, R, F, float(cfg.norm_eps));
+    kern::ternary_linear_forward(out, L.ffn.down, d_.data(), R, xq_);
+}
+
+}  // namespace np::infer

@@ -1,0 +1,30 @@
+// Full-precision matrices of the packed model (DESIGN §4.2): the embedding table and the output
+// head, stored F32 (packed from a checkpoint), F16 or Q8_0 (from a GGUF file). Two operations: read
+// one row (embedding lookup) and the matrix-vector product (head logits), multi-threaded over rows
+// and SIMD where the CPU has it (F16C + FMA); a scalar loop is the reference.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace np::kern {
+
+enum class DenseType : uint8_t { F32, F16, Q8_0 };
+const char* dense_type_name(DenseType t);
+
+// Row-major [rows, cols], rows contiguous; Q8_0 rows are cols/32 blocks.
+struct DenseView {
+    DenseType type = DenseType::F32;
+    int rows = 0, cols = 0;
+    const uint8_t* data = nullptr;
+    size_t row_bytes() const;
+    size_t bytes() const { return row_bytes() * size_t(rows); }
+};
+
+// out[cols] = W[row, :] as fp32.
+void dense_row(float* out, const DenseView& W, int row);
+// y[rows] = W · x[cols].
+void dense_matvec(float* y, const DenseView& W, const float* x);
+// The same product by the plain scalar loop (the reference for tests).
+void dense_matvec_reference(float* y, const DenseView& W, const float* x);
+
+}  // namespace np::kern
