@@ -95,6 +95,25 @@ TEST(PackedDecoder, PrefillEqualsTokenByTokenBitwise) {
     }
 }
 
+TEST(PackedDecoder, GemmAttentionPrefillMatchesRows) {
+    Model<float> m(small_config("AMA"));
+    m.init_random(17);
+    auto pm = PackedModel::from_checkpoint(m, kern::TernaryFormat::TQ2_0);
+    const int T = 700, V = m.cfg.vocab_size;  // several 256-token cache blocks
+    auto tokens = tokens_for(m.cfg, T, 21);
+    std::fill(tokens.begin() + 1, tokens.end(), 7);  // one document: the causal mask is exercised
+    for (int t = 1; t < T; t++) tokens[t] = 1 + (t * 13) % (V - 1);
+    std::vector<float> a(V), b(V);
+    PackedDecoder rows(pm, 64), gemm(pm, 64);
+    rows.set_gemm_attention_min_work(~size_t(0));
+    gemm.set_gemm_attention_min_work(0);
+    rows.prefill(tokens, a);
+    gemm.prefill(tokens, b);
+    EXPECT_LT(rel_max_diff(a, b), 1e-4);
+    rows.step(5, a), gemm.step(5, b);  // decode continues on the same cache
+    EXPECT_LT(rel_max_diff(a, b), 1e-4);
+}
+
 TEST(PackedDecoder, DocumentsRestartAndResetForgets) {
     Model<float> m(small_config("MA"));
     m.init_random(11);

@@ -147,6 +147,7 @@ public:
     // NanoPrime models. config(), tokenizer() and the formats are then empty.
     static GgufFile open_container(const std::string& path);
 
+    GgufFile() = default;  // empty (no file), like a moved-from one
     GgufFile(GgufFile&&) noexcept;
     GgufFile& operator=(GgufFile&&) noexcept;
     GgufFile(const GgufFile&) = delete;
@@ -199,7 +200,6 @@ public:
     nlohmann::json value_json(const std::string& key, size_t max_array = 8) const;
 
 private:
-    GgufFile() = default;
     void parse();
     void validate_model();
     void validate_tokenizer();

@@ -1,5 +1,6 @@
 #include "infer/packed_decoder.h"
 
+#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -73,6 +74,10 @@ PackedDecoder::PackedDecoder(std::shared_ptr<const PackedModel> model, int chunk
     rope_cos_.assign(std::max(1, a.qk_rope_dim / 2), 0.f);
     rope_sin_.assign(rope_cos_.size(), 0.f);
     thread_scratch_.resize(omp_get_max_threads());
+    const size_t M = size_t(chunk_) * a.n_heads;
+    att_q_.assign(M * a.kv_rank, 0.f);
+    att_qr_.assign(M * a.qk_rope_dim, 0.f);
+    att_cbar_.assign(M * a.kv_rank, 0.f);
 }
 
 void PackedDecoder::start_document() {
@@ -233,54 +238,127 @@ void PackedDecoder::mla_chunk(float* out, const float* h, int R, const PackedLay
             rope_apply(q + size_t(t) * QW + hh * qd + dn, rope_cos_.data(), rope_sin_.data(), dr);
     }
 
-    const int n_max = n0 + R;
+    const int n_max = n0 + R, M = R * nh;
     const float gamma = w.kv_up.gamma, scale = 1.f / std::sqrt(float(qd));
     const int8_t* Wup = w.kv_up_q;  // [nh*(dn+dv), r]
     const int8_t* cq = st.cq.data();
     const float *inv_s = st.inv_s.data(), *krope = st.k_rope.data();
-    for (auto& s : thread_scratch_) s.resize(size_t(n_max) + 2 * size_t(r));
-    const size_t work = size_t(R) * nh * (size_t(n_max) * (2 * r + dr) + size_t(dn + dv) * r);
-#pragma omp parallel for collapse(2) schedule(static) if (work >= (size_t(1) << 16))
-    for (int t = 0; t < R; t++)
-        for (int hh = 0; hh < nh; hh++) {
-            std::vector<float>& scr = thread_scratch_[omp_get_thread_num()];
-            const int n = n0 + t + 1;  // causal: the cache up to and including token t
-            float *sc = scr.data(), *qt = sc + n_max, *cbar = qt + r;
-            const float* qn = q + size_t(t) * QW + hh * qd;
-            const float* qr = qn + dn;
-            // q̃ = gamma * Wk_h^T q_nope: the K half of kv_up folded into the query.
-            std::fill(qt, qt + r, 0.f);
-            for (int i = 0; i < dn; i++) {
-                const int8_t* wr = Wup + size_t(hh * kvw + i) * r;
-                const float qi = qn[i] * gamma;
+    // Row (t, hh) of the attention problem: q̃ = gamma * Wk_h^T q_nope (the K half of kv_up
+    // folded into the query) [M, r], and q_rope [M, dr].
+    float *qt_all = att_q_.data(), *qr_all = att_qr_.data(), *cbar_all = att_cbar_.data();
+#pragma omp parallel for schedule(static) if (size_t(M) * dn * r >= (size_t(1) << 16))
+    for (int row = 0; row < M; row++) {
+        const int t = row / nh, hh = row % nh;
+        const float* qn = q + size_t(t) * QW + hh * qd;
+        float* qt = qt_all + size_t(row) * r;
+        std::fill(qt, qt + r, 0.f);
+        for (int i = 0; i < dn; i++) {
+            const int8_t* wr = Wup + size_t(hh * kvw + i) * r;
+            const float qi = qn[i] * gamma;
 #pragma omp simd
-                for (int k = 0; k < r; k++) qt[k] += qi * float(wr[k]);
-            }
-            float m = -std::numeric_limits<float>::infinity();
-            for (int j = 0; j < n; j++) {
-                const float s = (inv_s[j] * dot_i8_f32(cq + size_t(j) * r, qt, r) +
-                                 dot_f32(qr, krope + size_t(j) * dr, dr)) *
-                                scale;
-                sc[j] = s;
-                m = std::max(m, s);
-            }
-            float sum = 0;
-            for (int j = 0; j < n; j++) sum += (sc[j] = std::exp(sc[j] - m));
-            // c̄ = sum_j p_j c_j (dequantised), then the V half of kv_up: o_h = gamma * Wv_h c̄.
-            std::fill(cbar, cbar + r, 0.f);
-            const float inv_sum = 1.f / sum;
-            for (int j = 0; j < n; j++) {
-                const float pj = sc[j] * inv_sum * inv_s[j];
-                const int8_t* cj = cq + size_t(j) * r;
-#pragma omp simd
-                for (int k = 0; k < r; k++) cbar[k] += pj * float(cj[k]);
-            }
-            float* oh = o + size_t(t) * OW + hh * dv;
-            for (int i = 0; i < dv; i++)
-                oh[i] = gamma * dot_i8_f32(Wup + size_t(hh * kvw + dn + i) * r, cbar, r);
+            for (int k = 0; k < r; k++) qt[k] += qi * float(wr[k]);
         }
+        std::copy(qn + dn, qn + qd, qr_all + size_t(row) * dr);
+    }
+    // c̄ = sum_j p_j c_j over the visible cache (c dequantised), per row.
+    if (size_t(R) * n_max >= gemm_attention_min_work_)
+        attention_gemm(M, nh, n0, n_max, r, dr, scale, cq, inv_s, krope);
+    else
+        attention_rows(M, nh, n0, n_max, r, dr, scale, cq, inv_s, krope);
+    // The V half of kv_up after the weighted sum: o_h = gamma * Wv_h c̄.
+#pragma omp parallel for schedule(static) if (size_t(M) * dv * r >= (size_t(1) << 16))
+    for (int row = 0; row < M; row++) {
+        const int t = row / nh, hh = row % nh;
+        float* oh = o + size_t(t) * OW + hh * dv;
+        const float* cbar = cbar_all + size_t(row) * r;
+        for (int i = 0; i < dv; i++)
+            oh[i] = gamma * dot_i8_f32(Wup + size_t(hh * kvw + dn + i) * r, cbar, r);
+    }
     rmsnorm_forward(d_.data(), rstd_.data(), o, w.o_norm, R, OW, eps);
     kern::ternary_linear_forward(out, w.o_proj, d_.data(), R, xq_);
+}
+
+// Row by row (decode and short prefills): scores over the visible cache, softmax, weighted sum of
+// latents. Every row is an independent task, so a chunk gives the same bits as token-by-token.
+void PackedDecoder::attention_rows(int M, int nh, int n0, int n_max, int r, int dr, float scale,
+                                   const int8_t* cq, const float* inv_s, const float* krope) {
+    for (auto& s : thread_scratch_) s.resize(size_t(n_max));
+    const size_t work = size_t(M) * size_t(n_max) * (2 * r + dr);
+#pragma omp parallel for schedule(static) if (work >= (size_t(1) << 16))
+    for (int row = 0; row < M; row++) {
+        float* sc = thread_scratch_[omp_get_thread_num()].data();
+        const int n = n0 + row / nh + 1;  // causal: the cache up to and including token t
+        const float *qt = att_q_.data() + size_t(row) * r, *qr = att_qr_.data() + size_t(row) * dr;
+        float m = -std::numeric_limits<float>::infinity();
+        for (int j = 0; j < n; j++) {
+            const float s = (inv_s[j] * dot_i8_f32(cq + size_t(j) * r, qt, r) +
+                             dot_f32(qr, krope + size_t(j) * dr, dr)) *
+                            scale;
+            sc[j] = s;
+            m = std::max(m, s);
+        }
+        float sum = 0;
+        for (int j = 0; j < n; j++) sum += (sc[j] = std::exp(sc[j] - m));
+        float* cbar = att_cbar_.data() + size_t(row) * r;
+        std::fill(cbar, cbar + r, 0.f);
+        const float inv_sum = 1.f / sum;
+        for (int j = 0; j < n; j++) {
+            const float pj = sc[j] * inv_sum * inv_s[j];
+            const int8_t* cj = cq + size_t(j) * r;
+#pragma omp simd
+            for (int k = 0; k < r; k++) cbar[k] += pj * float(cj[k]);
+        }
+    }
+}
+
+// Long prefills: the same attention as GEMMs over blocks of kBlock cached tokens (dequantised into
+// a small scratch block, so the cache itself stays int8) with an online softmax, flash-attention
+// style: scores [M, block] = q̃ · C_blk^T + q_rope · Kr_blk^T, then c̄ += P · C_blk.
+void PackedDecoder::attention_gemm(int M, int nh, int n0, int n_max, int r, int dr, float scale,
+                                   const int8_t* cq, const float* inv_s, const float* krope) {
+    constexpr int kBlock = 256;
+    att_s_.resize(size_t(M) * kBlock);
+    att_cd_.resize(size_t(kBlock) * r);
+    att_m_.assign(M, -std::numeric_limits<float>::infinity());
+    att_l_.assign(M, 0.f);
+    float *S = att_s_.data(), *Cd = att_cd_.data(), *cbar = att_cbar_.data();
+    std::fill(cbar, cbar + size_t(M) * r, 0.f);
+    for (int j0 = 0; j0 < n_max; j0 += kBlock) {
+        const int nb = std::min(kBlock, n_max - j0);
+        for (int j = 0; j < nb; j++)
+            for (int k = 0; k < r; k++)
+                Cd[size_t(j) * r + k] = float(cq[size_t(j0 + j) * r + k]) * inv_s[j0 + j];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nb, r, scale, att_q_.data(), r, Cd,
+                    r, 0.f, S, kBlock);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nb, dr, scale, att_qr_.data(), dr,
+                    krope + size_t(j0) * dr, dr, 1.f, S, kBlock);
+#pragma omp parallel for schedule(static)
+        for (int row = 0; row < M; row++) {
+            float* s = S + size_t(row) * kBlock;
+            const int visible = std::clamp(n0 + row / nh + 1 - j0, 0, nb);
+            float mb = -std::numeric_limits<float>::infinity();
+            for (int j = 0; j < visible; j++) mb = std::max(mb, s[j]);
+            const float m_new = std::max(att_m_[row], mb);
+            float* cb = cbar + size_t(row) * r;
+            if (visible > 0 && m_new > att_m_[row]) {
+                const float corr = std::exp(att_m_[row] - m_new);  // 0 on the first block
+                att_l_[row] *= corr;
+                for (int k = 0; k < r; k++) cb[k] *= corr;
+                att_m_[row] = m_new;
+            }
+            float sum = 0;
+            for (int j = 0; j < visible; j++) sum += (s[j] = std::exp(s[j] - att_m_[row]));
+            for (int j = visible; j < nb; j++) s[j] = 0.f;
+            att_l_[row] += sum;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, r, nb, 1.f, S, kBlock, Cd, r, 1.f,
+                    cbar, r);
+    }
+#pragma omp parallel for schedule(static)
+    for (int row = 0; row < M; row++) {
+        const float inv = 1.f / att_l_[row];
+        for (int k = 0; k < r; k++) cbar[size_t(row) * r + k] *= inv;
+    }
 }
 
 // out[R, D] = down(RMSNorm(act(gate h) * up h) * down_norm) (DESIGN §2.5).

@@ -32,6 +32,9 @@ public:
     int64_t n_past() const override { return n_past_; }
 
     const PackedModel& model() const { return *model_; }
+    // Prefill chunks whose tokens x cache length reach this run MLA attention as blocked GEMMs
+    // (same math, different float summation order than the row-by-row decode path).
+    void set_gemm_attention_min_work(size_t w) { gemm_attention_min_work_ = w; }
     // Cached tokens of the current document and the bytes the caches hold now.
     int position() const { return pos_; }
     size_t cache_bytes() const;
@@ -53,6 +56,11 @@ private:
     void mamba_chunk(float* out, const float* h, int R, const PackedLayer& L, MambaLayerState& st);
     void mla_chunk(float* out, const float* h, int R, const PackedLayer& L, MlaLayerState& st);
     void ffn_chunk(float* out, const float* h, int R, const PackedLayer& L);
+    // Attention of M = R*nh query rows (att_q_, att_qr_) over the cache -> att_cbar_ [M, r].
+    void attention_rows(int M, int nh, int n0, int n_max, int r, int dr, float scale,
+                        const int8_t* cq, const float* inv_s, const float* krope);
+    void attention_gemm(int M, int nh, int n0, int n_max, int r, int dr, float scale,
+                        const int8_t* cq, const float* inv_s, const float* krope);
 
     std::shared_ptr<const PackedModel> model_;
     int chunk_;
@@ -65,7 +73,10 @@ private:
     kern::QuantizedActs xq_, lat_q_;
     std::vector<float> x_, n_, tmp_, rstd_, a_, b_, c_, d_;
     std::vector<float> rope_cos_, rope_sin_;
-    std::vector<std::vector<float>> thread_scratch_;  // per OpenMP thread: scores, q̃, c̄
+    std::vector<std::vector<float>> thread_scratch_;  // per OpenMP thread: scores
+    std::vector<float> att_q_, att_qr_, att_cbar_;    // [chunk*nh, r | dr | r]
+    std::vector<float> att_s_, att_cd_, att_m_, att_l_;  // GEMM path: scores, dequantised block
+    size_t gemm_attention_min_work_ = size_t(1) << 15;
 };
 
 }  // namespace np::infer

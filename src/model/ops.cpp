@@ -1,5 +1,7 @@
 #include "model/ops.h"
 
+#include <omp.h>
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -51,9 +53,13 @@ void rmsnorm_forward(T* y, T* rstd, const T* x, const T* w, int R, int C, T eps)
 template <class T>
 void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T* rstd, int R,
                       int C) {
-#pragma omp parallel
+    // dw partials per thread, summed afterwards in thread order: the result must not depend on
+    // which thread finishes first (bit-exact resume at any thread count).
+    const int nt = omp_get_max_threads();
+    std::vector<T> partial(dw ? size_t(nt) * C : 0, T(0));
+#pragma omp parallel num_threads(nt)
     {
-        std::vector<T> dw_local(dw ? C : 0, T(0));
+        T* dw_local = dw ? partial.data() + size_t(omp_get_thread_num()) * C : nullptr;
 #pragma omp for schedule(static)
         for (int r = 0; r < R; r++) {
             const T* xr = x + size_t(r) * C;
@@ -69,11 +75,10 @@ void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T
             if (dw)
                 for (int c = 0; c < C; c++) dw_local[c] += dyr[c] * xr[c] * rs;
         }
-        if (dw) {
-#pragma omp critical
-            for (int c = 0; c < C; c++) dw[c] += dw_local[c];
-        }
     }
+    if (dw)
+        for (int t = 0; t < nt; t++)
+            for (int c = 0; c < C; c++) dw[c] += partial[size_t(t) * C + c];
 }
 
 template <class T>
