@@ -1,36 +1,144 @@
 #!/usr/bin/env bash
-# The main demo: installs dependencies, builds, creates a `nano` model and shows its parameters,
-# generates reasoning-gym data, trains a tokenizer and token shards on it, computes the loss (and
-# gradients), then pretrains for a few steps and plots the loss curve.
+# The main demo: a `nano` model that learns to think before it answers, trained from scratch on 2 CPU
+# cores in about 15 minutes.
+#
+#   1. install and build; a random nano model and its parameters
+#   2. reasoning-gym data: a held-out evaluation set (3- and 4-digit addition and subtraction, English
+#      and Italian), plain-text pretraining problems and chat-format SFT problems that never contain
+#      an evaluation question, a BPE tokenizer, token shards
+#   3. pretraining on the plain text (gym problems with their step-by-step reasoning, plus the
+#      scripts/build_corpus.sh corpus when it exists)
+#   4. thinking SFT from the pretrained checkpoint: chat format, loss on the assistant's tokens only;
+#      2-digit problems are answered directly (empty think block), longer ones with thinking, so the
+#      model learns when to think (auto mode)
+#   5. evaluation of the held-out problems with thinking on, off and auto, and one chat turn
+#
+# The recipe is configs/demo_pretrain.json and configs/demo_sft.json. Environment: DEMO_DIR (runs/demo),
+# DEMO_THREADS (2), DEMO_EVAL_N (held-out problems, 100), DEMO_PRE_STEPS / DEMO_SFT_STEPS (override
+# the configs' steps), DEMO_SKIP_SETUP=1 (no apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+[ "${DEMO_SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
 bash scripts/build.sh >/dev/null
 NP=build/nanoprime
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
 OUT=${DEMO_DIR:-runs/demo}
-mkdir -p "$OUT"
+THREADS=${DEMO_THREADS:-2}
+EVAL_N=${DEMO_EVAL_N:-100}
+export OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=passive
+mkdir -p "$OUT/data"
+D=$OUT/data
+now() { date +%s.%N; }
+declare -A SECONDS_OF
+stage() { SECONDS_OF[$1]=$(awk -v a="$2" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'); }
+T_ALL=$(now)
 
 echo "== 1. a random-initialised nano model"
 $NP init --preset nano --out "$OUT/nano-init" --seed 1 --force
 $NP params "$OUT/nano-init"
 
-echo "== 2. reasoning-gym data (English + Italian), a BPE tokenizer trained on it, token shards"
-$NP gym --task all --n 3000 --lang both --difficulty 3 --seed 1 --out "$OUT/gym.jsonl"
-# The tokenizer learns from the problems' text (questions, step-by-step reasoning, answers).
-python3 -c "import json,sys; [print(r['question']+'\n'+r['thinking']+'\n'+r['answer']+'\n') for r in map(json.loads, open(sys.argv[1]))]" \
-    "$OUT/gym.jsonl" > "$OUT/gym.txt"
-$NP tokenizer train --input "$OUT/gym.txt" --vocab 4096 --out "$OUT/tokenizer.json"
-echo "Quanto fa 4974 + 1818?" | $NP tokenize --tokenizer "$OUT/tokenizer.json" | head -12
-$NP data prepare --input "$OUT/gym.jsonl" --tokenizer "$OUT/tokenizer.json" --out "$OUT/shards" --quiet
+echo "== 2. reasoning-gym data, tokenizer, token shards"
+T0=$(now)
+ARITH=(--task addition,subtraction --lang both)
+# Held out: 3- and 4-digit operands (difficulty 2-3), each question once.
+$NP gym "${ARITH[@]}" --difficulty 2-3 --n "$EVAL_N" --seed 1001 --unique --out "$D/eval.jsonl"
+# Pretraining text: 2- to 5-digit problems with their reasoning, as plain text.
+$NP gym "${ARITH[@]}" --difficulty 1-4 --n 12000 --seed 1 --exclude "$D/eval.jsonl" --text \
+    --out "$D/pretrain.txt"
+# SFT: 2-digit problems answered directly, 3- and 4-digit ones with thinking.
+$NP gym "${ARITH[@]}" --difficulty 1-3 --direct-max-difficulty 1 --n 12000 --seed 2 \
+    --exclude "$D/eval.jsonl" --out "$D/sft.jsonl"
+TOK_INPUTS=("$D/pretrain.txt")
+CORPUS=()
+for lang in en it; do
+    # scripts/build_corpus.sh output, when someone built it: plain text for the tokenizer too.
+    if [ -s "corpus/$lang.jsonl" ]; then
+        CORPUS+=("corpus/$lang.jsonl")
+        $PY -c 'import json,sys; [print(json.loads(l)["text"] + "\n") for l in open(sys.argv[1])]' \
+            "corpus/$lang.jsonl" > "$D/corpus_$lang.txt"
+        TOK_INPUTS+=("$D/corpus_$lang.txt")
+    fi
+done
+$NP tokenizer train --input "${TOK_INPUTS[@]}" --vocab 4096 --out "$D/tokenizer.json"
+echo "Quanto fa 4974 + 1818?" | $NP tokenize --tokenizer "$D/tokenizer.json" | tail -1
+cp "$D/tokenizer.json" "$OUT/nano-init/tokenizer.json"  # travels with every checkpoint from here
+$NP data prepare --input "$D/pretrain.txt" --tokenizer "$D/tokenizer.json" --out "$D/shards/gym_text" --quiet
+$NP data prepare --input "$D/sft.jsonl" --tokenizer "$D/tokenizer.json" --out "$D/shards/sft" --quiet
+PRETRAIN_DATA=$D/shards/gym_text
+if [ ${#CORPUS[@]} -gt 0 ]; then
+    $NP data prepare --input "${CORPUS[@]}" --tokenizer "$D/tokenizer.json" --out "$D/shards/corpus" --quiet
+    # Mostly gym text: the corpus adds general language without starving the arithmetic.
+    cat > "$D/pretrain_mix.json" <<EOF
+{"seed": 0, "block_tokens": 16384,
+ "sources": [{"name": "gym_text", "path": "shards/gym_text"}, {"name": "corpus", "path": "shards/corpus"}],
+ "phases": [{"name": "pretrain", "fraction": 1, "weights": {"gym_text": 0.8, "corpus": 0.2}}]}
+EOF
+    PRETRAIN_DATA=$D/pretrain_mix.json
+fi
+stage data "$T0"
 
-echo "== 3. loss (and gradients) of the untrained model on 4 rows of 256 tokens of chat-formatted problems"
-$NP loss --ckpt "$OUT/nano-init" --tokens "$OUT/shards/train_00000.npts" --seq 256 --batch 4 \
+echo "== 3. the untrained model's loss on 4 rows of 256 tokens of SFT data (and its gradients)"
+$NP loss --ckpt "$OUT/nano-init" --tokens "$D/shards/sft/train_00000.npts" --seq 256 --batch 4 \
     --grads "$OUT/grads.safetensors"
-echo "(an untrained model scores about ln(4096) = 8.32 nats on the assistant tokens; gradients in $OUT/grads.safetensors)"
+echo "(an untrained model scores about ln(4096) = 8.32 nats on the assistant tokens)"
 
-echo "== 4. a short pretraining run on the gym shards (40 steps), its loss curve, and the loss after"
-$NP train --init "$OUT/nano-init" --data "$OUT/shards" --val-data "$OUT/shards" --out "$OUT/run" \
-    --steps 40 --batch 4 --seq 256 --lr 2e-3 --eval-every 20 --save-every 20 --log-every 10
-$NP plot "$OUT/run" --out "$OUT/run/metrics.svg"
-$NP loss --ckpt "$OUT/run/final" --tokens "$OUT/shards/train_00000.npts" --seq 256 --batch 4
-echo "(loss curve: $OUT/run/metrics.svg; resume a run with: $NP train --resume $OUT/run --steps N)"
+STEPS_PRE=()
+[ -z "${DEMO_PRE_STEPS:-}" ] || STEPS_PRE=(--steps "$DEMO_PRE_STEPS")
+STEPS_SFT=()
+[ -z "${DEMO_SFT_STEPS:-}" ] || STEPS_SFT=(--steps "$DEMO_SFT_STEPS")
+
+echo "== 4. pretraining on plain text ($PRETRAIN_DATA)"
+T0=$(now)
+rm -rf "$OUT/pretrain"
+$NP train --config configs/demo_pretrain.json --init "$OUT/nano-init" --data "$PRETRAIN_DATA" \
+    --val-data "$D/shards/gym_text" --out "$OUT/pretrain" --threads "$THREADS" "${STEPS_PRE[@]}"
+stage pretrain "$T0"
+
+echo "== 5. thinking SFT (chat format, loss on the assistant's tokens only)"
+T0=$(now)
+rm -rf "$OUT/sft"
+$NP train --config configs/demo_sft.json --init "$OUT/pretrain/final" --data "$D/shards/sft" \
+    --val-data "$D/shards/sft" --out "$OUT/sft" --threads "$THREADS" "${STEPS_SFT[@]}"
+stage sft "$T0"
+stage training "$T_ALL"
+$NP plot "$OUT/pretrain" --out "$OUT/pretrain/metrics.svg"
+$NP plot "$OUT/sft" --out "$OUT/sft/metrics.svg"
+
+echo "== 6. held-out evaluation: $EVAL_N problems (3-4 digit addition and subtraction, en + it)"
+MODEL=$OUT/sft/final
+for mode in off on auto; do
+    T0=$(now)
+    $NP eval --model "$MODEL" --data "$D/eval.jsonl" --think $mode --max-tokens 200 \
+        --out "$OUT/eval_$mode.json" >/dev/null
+    stage "eval_$mode" "$T0"
+done
+
+echo "== 7. one chat turn (thinking auto: the model decides)"
+$NP generate --model "$MODEL" --chat --think auto --temperature 0 --max-tokens 200 \
+    --prompt "Quanto fa 4974 + 1818?"
+echo
+
+echo "== summary"
+$PY - "$OUT" <<'PYEOF'
+import json, sys
+out = sys.argv[1]
+def last(run, key):
+    rows = [json.loads(l) for l in open(f"{out}/{run}/metrics.jsonl")]
+    vals = [r[key] for r in rows if key in r]
+    return vals[-1] if vals else float("nan")
+for run in ("pretrain", "sft"):
+    print(f"{run:9s} final train loss {last(run, 'loss'):.3f}  val loss {last(run, 'val_loss'):.3f}"
+          f"  ({last(run, 'step')} steps, {last(run, 'tokens') / 1e6:.2f}M tokens)")
+acc = {}
+for mode in ("off", "on", "auto"):
+    r = json.load(open(f"{out}/eval_{mode}.json"))
+    acc[mode] = 100 * r["accuracy"]
+    print(f"thinking {mode:4s}: {acc[mode]:5.1f}% of {r['n']}  (mean thinking tokens "
+          f"{r.get('mean_thinking_tokens', 0):.0f})")
+print(f"thinking gain: {acc['on'] - acc['off']:+.1f} points (on - off)")
+PYEOF
+for s in data pretrain sft training eval_off eval_on eval_auto; do
+    printf "time %-9s %5ss\n" "$s" "${SECONDS_OF[$s]}"
+done
+echo "(training = everything before the evaluation; curves: $OUT/pretrain/metrics.svg, $OUT/sft/metrics.svg;"
+echo " the model: $MODEL; talk to it with: $NP chat --model $MODEL)"

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "infer/export.h"
 #include "infer/packed_decoder.h"
 #include "infer/reference_decoder.h"
 #include "tiny_model.h"
@@ -132,7 +133,7 @@ TEST(PackedDecoder, DocumentsRestartAndResetForgets) {
     d1.prefill(second, a);
     EXPECT_EQ(a, b);
     // The latent cache is the only thing that grows: r int8 + scale + dr fp32 per token per layer.
-    EXPECT_EQ(d1.cache_bytes(), second.size() * infer::latent_cache_bytes_per_token(m.cfg));
+    EXPECT_EQ(d1.cache_bytes(), second.size() * infer::inference_memory(m.cfg).mla_cache_per_token);
 }
 
 TEST(PackedDecoder, GreedyGenerationsMatchReference) {

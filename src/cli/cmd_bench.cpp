@@ -15,9 +15,11 @@
 #include "core/file_io.h"
 #include "core/memory_bandwidth.h"
 #include "core/rng.h"
+#include "infer/export.h"
 #include "infer/model_loader.h"
 #include "infer/packed_decoder.h"
 #include "kernels/cpu/dispatch.h"
+#include "train/metrics.h"
 
 namespace np::cli {
 
@@ -66,17 +68,6 @@ Stat stat_of(const std::vector<double>& v) {
     return s;
 }
 
-std::string human_bytes(double b) {
-    char buf[32];
-    if (b >= 1024.0 * 1024 * 1024)
-        std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
-    else if (b >= 1024.0 * 1024)
-        std::snprintf(buf, sizeof buf, "%.2f MiB", b / (1024.0 * 1024));
-    else
-        std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
-    return buf;
-}
-
 void run_bench(const BenchArgs& a) {
     const auto threads = parse_list(a.threads.empty() ? std::to_string(omp_get_max_threads())
                                                       : a.threads,
@@ -117,12 +108,13 @@ void run_bench(const BenchArgs& a) {
     nlohmann::json rows = nlohmann::json::array();
     std::printf("model: %s (%s), %d layers, d_model %d, weights %s, decode reads %s per token\n",
                 a.model.c_str(), dec.name().c_str(), cfg.n_layers, cfg.d_model,
-                human_bytes(double(weight_bytes)).c_str(),
-                human_bytes(double(bytes_per_token)).c_str());
-    std::printf("| %-8s | %-7s | %-13s | %19s | %9s | %8s | %10s |\n", "backend", "threads", "test",
-                "t/s", "GB/s", "% of BW", "cache");
-    std::printf("| %-8s | %-7s | %-13s | %19s | %9s | %8s | %10s |\n", "--------", "------:",
-                "-------------", "------------------:", "--------:", "-------:", "---------:");
+                format_bytes(double(weight_bytes)).c_str(),
+                format_bytes(double(bytes_per_token)).c_str());
+    std::printf("| %-8s | %-7s | %-15s | %19s | %9s | %8s | %10s | %10s |\n", "backend", "threads",
+                "test", "t/s", "GB/s", "% of BW", "cache", "RSS");
+    std::printf("| %-8s | %-7s | %-15s | %19s | %9s | %8s | %10s | %10s |\n", "--------", "------:",
+                "---------------", "------------------:", "--------:", "-------:", "---------:",
+                "---------:");
     for (int t : threads) {
         omp_set_num_threads(t);
         const double bw = a.no_bandwidth || !packed
@@ -154,10 +146,11 @@ void run_bench(const BenchArgs& a) {
                 std::snprintf(rate, sizeof rate, "%.2f ± %.2f", st.mean, st.sd);
                 std::snprintf(g, sizeof g, "%.2f", gbps);
                 std::snprintf(pct, sizeof pct, "%.0f%%", bw > 0 ? 100 * gbps / bw : 0.0);
-                std::printf("| %-8s | %7d | %-13s | %19s | %9s | %8s | %10s |\n",
+                const size_t rss = current_rss_bytes();
+                std::printf("| %-8s | %7d | %-15s | %19s | %9s | %8s | %10s | %10s |\n",
                             backend.c_str(), t, test.c_str(), rate,
-                            kind == "tg" && packed ? g : "-",
-                            kind == "tg" && bw > 0 ? pct : "-", human_bytes(double(cache)).c_str());
+                            kind == "tg" && packed ? g : "-", kind == "tg" && bw > 0 ? pct : "-",
+                            format_bytes(double(cache)).c_str(), format_bytes(double(rss)).c_str());
                 std::fflush(stdout);
                 rows.push_back({{"test", kind},
                                 {"n", n},
@@ -168,7 +161,8 @@ void run_bench(const BenchArgs& a) {
                                 {"samples", rates},
                                 {"weight_gbps", gbps},
                                 {"read_bandwidth_gbps", bw},
-                                {"cache_bytes", cache}});
+                                {"cache_bytes", cache},
+                                {"rss_bytes", rss}});
             };
             for (int p : prompts) run("pp", p);
             for (int n : gens) run("tg", n);
@@ -183,8 +177,8 @@ void run_bench(const BenchArgs& a) {
                              {"kernel_path", kern::kernel_path_name(kern::active_kernel_path())},
                              {"bytes_read_per_token", bytes_per_token},
                              {"weight_bytes", weight_bytes},
-                             {"cache_bytes_per_token", infer::latent_cache_bytes_per_token(cfg)},
-                             {"mamba_state_bytes", infer::mamba_state_bytes(cfg)},
+                             {"cache_bytes_per_token", infer::inference_memory(cfg).mla_cache_per_token},
+                             {"mamba_state_bytes", infer::inference_memory(cfg).mamba_state},
                              {"results", rows}};
     if (a.json) std::printf("%s\n", report.dump(2).c_str());
     if (!a.out.empty()) write_file_atomic(a.out, report.dump(2) + "\n");

@@ -266,8 +266,9 @@ void register_gym(CLI::App& app) {
                     "skipped (the set still has --n problems)");
     gym->add_flag("--unique", o->set.unique, "Skip a problem whose question already appeared");
     gym->add_flag("--text", o->text,
-                  "Write {\"text\"} documents (question, reasoning, answer) for plain-text "
-                  "pretraining instead of gym records");
+                  "Write plain-text documents (question, reasoning, answer) for pretraining "
+                  "instead of gym records: {\"text\"} lines when --out ends in .jsonl, else "
+                  "text with a blank line between documents");
     gym->add_option("--out", o->out, "Output JSONL file (- for stdout)");
     gym->require_subcommand(0, 1);
 
@@ -348,9 +349,13 @@ void register_gym(CLI::App& app) {
         }
         auto recs = data::gym_generate_set(o->set, size_t(o->n), held_out);
         if (o->text) {
+            // JSONL {"text"} lines, or plain text with blank lines between documents (what
+            // `tokenizer train` learns from and `data prepare` splits back into documents).
+            const bool jsonl = o->out.ends_with(".jsonl");
             std::string out;
             for (const auto& r : recs)
-                out += nlohmann::json{{"text", data::gym_plain_text(r)}}.dump() + "\n";
+                out += jsonl ? nlohmann::json{{"text", data::gym_plain_text(r)}}.dump() + "\n"
+                             : data::gym_plain_text(r) + "\n\n";
             if (o->out == "-")
                 std::fwrite(out.data(), 1, out.size(), stdout);
             else

@@ -17,11 +17,6 @@ namespace np::infer {
 
 namespace {
 
-int n_kind(const ModelConfig& cfg, char kind) {
-    int n = 0;
-    for (int l = 0; l < cfg.n_layers; l++) n += cfg.mixer_kind(l) == kind;
-    return n;
-}
 
 // int8 latent row · fp32 vector.
 inline float dot_i8_f32(const int8_t* a, const float* b, int n) {
@@ -39,17 +34,6 @@ inline float dot_f32(const float* a, const float* b, int n) {
 }
 
 }  // namespace
-
-size_t latent_cache_bytes_per_token(const ModelConfig& cfg) {
-    return size_t(n_kind(cfg, 'A')) *
-           (size_t(cfg.mla.kv_rank) + sizeof(float) + sizeof(float) * cfg.mla.qk_rope_dim);
-}
-
-size_t mamba_state_bytes(const ModelConfig& cfg) {
-    const MambaDims& m = cfg.mamba;
-    return size_t(n_kind(cfg, 'M')) * sizeof(float) *
-           (size_t(m.d_conv - 1) * m.conv_dim() + size_t(m.n_heads()) * m.head_dim * m.d_state);
-}
 
 PackedDecoder::PackedDecoder(std::shared_ptr<const PackedModel> model, int chunk)
     : model_(std::move(model)), chunk_(chunk) {

@@ -16,11 +16,6 @@
 
 namespace np::infer {
 
-// Bytes per token of context one sequence's latent cache holds (all MLA layers).
-size_t latent_cache_bytes_per_token(const ModelConfig& cfg);
-// Constant bytes of recurrent state (all Mamba layers: conv window + SSM state, fp32).
-size_t mamba_state_bytes(const ModelConfig& cfg);
-
 class PackedDecoder final : public Decoder {
 public:
     // chunk: tokens per prefill step (bounds the scratch memory: ~chunk x widest layer floats).

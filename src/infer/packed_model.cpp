@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "core/error.h"
+#include "infer/export.h"
 #include "infer/gguf.h"
 
 namespace np::infer {
@@ -182,7 +183,8 @@ size_t PackedModel::bytes_read_per_token() const {
         }
         b += L.ffn.gate.bytes() + L.ffn.up.bytes() + L.ffn.down.bytes() + size_t(F) * 4;
     }
-    return b;
+    // The recurrent state is read (and written back) every token too.
+    return b + inference_memory(cfg_).mamba_state;
 }
 
 size_t PackedModel::weight_bytes() const {

@@ -64,8 +64,9 @@ public:
     kern::TernaryFormat format() const { return format_; }
     // "tq2/f32", "tq1/q8_0", ...: ternary format and embedding type.
     std::string describe() const;
-    // Bytes of weights one decode step reads (every ternary matrix, the head, the norms and other
-    // fp32 tensors, the unpacked kv_up); the bandwidth bound is this divided by the read bandwidth.
+    // Bytes one decode step reads at an empty context: every ternary matrix, the head, the norms
+    // and other fp32 tensors, the unpacked kv_up, and the Mamba state (read and rewritten). The
+    // bandwidth bound is this divided by the read bandwidth.
     size_t bytes_read_per_token() const;
     // The mapped file (from_gguf), else nullptr.
     const gguf::GgufFile* file() const { return file_.get(); }

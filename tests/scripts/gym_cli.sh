@@ -16,6 +16,7 @@ grep -q "wrote 400 problems ([0-9]* answered directly)" "$T/msg" || fail "summar
 "$NP" gym "${ARITH[@]}" --n 400 --difficulty 1-4 --direct-max-difficulty 1 --seed 7 \
     --exclude "$T/eval.jsonl" --out - | cmp -s - "$T/train.jsonl" || fail "gym set not deterministic"
 "$NP" gym "${ARITH[@]}" --n 400 --difficulty 1-4 --seed 7 --text --out "$T/text.jsonl" 2>/dev/null
+"$NP" gym "${ARITH[@]}" --n 400 --difficulty 1-4 --seed 7 --text --out "$T/text.txt" 2>/dev/null
 
 "$PY" - "$T" <<'PYEOF' || fail "set contents"
 import json, sys
@@ -33,6 +34,8 @@ for r in tr:
     assert (r["thinking"] == "") == (r["difficulty"] == 1), r
 for r in tx:
     assert set(r) == {"text"} and r["text"].count("\n") >= 2
+# Plain text: the same documents, a blank line after each.
+assert open(f"{t}/text.txt").read() == "".join(r["text"] + "\n\n" for r in tx)
 PYEOF
 
 # data prepare renders a direct answer as the empty think block, with the loss on all of it.
