@@ -8,44 +8,17 @@
 #include "eval/eval.h"
 #include "infer/reference_decoder.h"
 #include "model/model.h"
+#include "tiny_chat.h"
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
 
+using np::test::tiny_model;
+using np::test::tiny_tokenizer;
+
 using np::Tokenizer;
 using np::eval::ThinkMode;
-
-const Tokenizer& tiny_tokenizer() {
-    static const Tokenizer t = [] {
-        std::vector<std::string> texts;
-        for (int i = 0; i < 40; ++i)
-            texts.push_back("user\nWhat is " + std::to_string(i * 37) + " + " +
-                            std::to_string(i * 11) + "?\nassistant\nthe answer is here\n\n");
-        np::BpeTrainOptions opt;
-        opt.vocab_size = 300;
-        opt.threads = 1;
-        return np::train_bpe_texts(texts, opt);
-    }();
-    return t;
-}
-
-np::Model<float> tiny_model(int32_t vocab, uint64_t seed) {
-    np::ModelConfig c;
-    c.vocab_size = vocab;
-    c.d_model = 8;
-    c.n_layers = 2;
-    c.layer_pattern = "MA";
-    c.tie_embeddings = true;
-    c.max_seq_len = 256;
-    c.ffn = {"swiglu", 12};
-    c.mamba = {8, 2, 4, 3, 1, 4};
-    c.mla = {8, 2, 3, 4, 3, 5, 100.0};
-    c.validate();
-    np::Model<float> m(c);
-    m.init_random(seed);
-    return m;
-}
 
 std::vector<int32_t> concat(std::initializer_list<std::vector<int32_t>> parts) {
     std::vector<int32_t> out;

@@ -21,28 +21,17 @@
 #include "kernels/cpu/ternary_pack.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
+#include "tiny_chat.h"
 #include "tokenizer/bpe_train.h"
 
 namespace {
+
+using np::test::tiny_tokenizer;
 
 namespace fs = std::filesystem;
 using np::gguf::GgmlType;
 using np::gguf::GgufFile;
 using np::infer::ExportOptions;
-
-const np::Tokenizer& tiny_tokenizer() {
-    static const np::Tokenizer t = [] {
-        std::vector<std::string> texts;
-        for (int i = 0; i < 40; ++i)
-            texts.push_back("user\nWhat is " + std::to_string(i * 37) + " + " +
-                            std::to_string(i * 11) + "?\nassistant\nthe answer is here\n\n");
-        np::BpeTrainOptions opt;
-        opt.vocab_size = 300;
-        opt.threads = 1;
-        return np::train_bpe_texts(texts, opt);
-    }();
-    return t;
-}
 
 // d_model 32 so that Q8_0 embeddings apply; rows of every ternary tensor get padded (cols < 256).
 np::ModelConfig tiny_config(bool tied) {
