@@ -151,7 +151,8 @@ TEST(PackedDecoder, GreedyGenerationsMatchReference) {
     for (unsigned prompt = 0; prompt < 6; prompt++) {
         auto toks = tokens_for(pm->config(), 6 + int(prompt), 20 + prompt);
         std::fill(toks.begin() + 1, toks.end(), 0), toks.resize(1);
-        for (unsigned k = 0; k < 5 + prompt; k++) toks.push_back(1 + int((k * 31 + prompt * 7) % (V - 1)));
+        for (unsigned k = 0; k < 5 + prompt; k++)
+            toks.push_back(1 + int((k * 31 + prompt * 7) % (V - 1)));
         ref.reset(), dec.reset();
         ref.prefill(toks, la), dec.prefill(toks, lb);
         std::vector<int32_t> ga, gb;

@@ -69,9 +69,8 @@ Stat stat_of(const std::vector<double>& v) {
 }
 
 void run_bench(const BenchArgs& a) {
-    const auto threads = parse_list(a.threads.empty() ? std::to_string(omp_get_max_threads())
-                                                      : a.threads,
-                                    "-t/--threads", 1);
+    const auto threads = parse_list(
+        a.threads.empty() ? std::to_string(omp_get_max_threads()) : a.threads, "-t/--threads", 1);
     const auto prompts = parse_list(a.prompt, "-p/--n-prompt", 0);
     const auto gens = parse_list(a.gen, "-n/--n-gen", 0);
     const auto depths = parse_list(a.depth, "-d/--n-depth", 0);
@@ -104,7 +103,8 @@ void run_bench(const BenchArgs& a) {
         dec.prefill(ctx, logits);
     };
 
-    const std::string backend = std::string("CPU ") + kern::kernel_path_name(kern::active_kernel_path());
+    const std::string backend =
+        std::string("CPU ") + kern::kernel_path_name(kern::active_kernel_path());
     nlohmann::json rows = nlohmann::json::array();
     std::printf("model: %s (%s), %d layers, d_model %d, weights %s, decode reads %s per token\n",
                 a.model.c_str(), dec.name().c_str(), cfg.n_layers, cfg.d_model,
@@ -112,14 +112,13 @@ void run_bench(const BenchArgs& a) {
                 format_bytes(double(bytes_per_token)).c_str());
     std::printf("| %-8s | %-7s | %-15s | %19s | %9s | %8s | %10s | %10s |\n", "backend", "threads",
                 "test", "t/s", "GB/s", "% of BW", "cache", "RSS");
-    std::printf("| %-8s | %-7s | %-15s | %19s | %9s | %8s | %10s | %10s |\n", "--------", "------:",
-                "---------------", "------------------:", "--------:", "-------:", "---------:",
-                "---------:");
+    std::printf("| %-8s | %-7s | %-15s | %19s | %9s | %8s | %10s | %10s |\n", "--------",
+                "------:", "---------------",
+                "------------------:", "--------:", "-------:", "---------:", "---------:");
     for (int t : threads) {
         omp_set_num_threads(t);
-        const double bw = a.no_bandwidth || !packed
-                              ? 0
-                              : measure_read_bandwidth_gbps(size_t(1) << 30, t);
+        const double bw =
+            a.no_bandwidth || !packed ? 0 : measure_read_bandwidth_gbps(size_t(1) << 30, t);
         for (int d : depths) {
             auto run = [&](const std::string& kind, int n) {
                 if (n == 0) return;
@@ -172,14 +171,15 @@ void run_bench(const BenchArgs& a) {
         "GB/s: weight bytes decode reads per token x tokens/s; %% of BW: against the read "
         "bandwidth measured here on the same threads (a model that fits in the CPU caches can "
         "exceed 100%%).\n");
-    nlohmann::json report = {{"model", a.model},
-                             {"decoder", dec.name()},
-                             {"kernel_path", kern::kernel_path_name(kern::active_kernel_path())},
-                             {"bytes_read_per_token", bytes_per_token},
-                             {"weight_bytes", weight_bytes},
-                             {"cache_bytes_per_token", infer::inference_memory(cfg).mla_cache_per_token},
-                             {"mamba_state_bytes", infer::inference_memory(cfg).mamba_state},
-                             {"results", rows}};
+    nlohmann::json report = {
+        {"model", a.model},
+        {"decoder", dec.name()},
+        {"kernel_path", kern::kernel_path_name(kern::active_kernel_path())},
+        {"bytes_read_per_token", bytes_per_token},
+        {"weight_bytes", weight_bytes},
+        {"cache_bytes_per_token", infer::inference_memory(cfg).mla_cache_per_token},
+        {"mamba_state_bytes", infer::inference_memory(cfg).mamba_state},
+        {"results", rows}};
     if (a.json) std::printf("%s\n", report.dump(2).c_str());
     if (!a.out.empty()) write_file_atomic(a.out, report.dump(2) + "\n");
 }

@@ -17,7 +17,6 @@ namespace np::infer {
 
 namespace {
 
-
 // int8 latent row · fp32 vector.
 inline float dot_i8_f32(const int8_t* a, const float* b, int n) {
     float s = 0;
@@ -158,7 +157,8 @@ void PackedDecoder::mamba_chunk(float* out, const float* h, int R, const PackedL
         float* o = xbc + size_t(t) * C;
         for (int c = 0; c < C; c++) {
             float v = w.conv_b[c];
-            for (int j = 0; j < K - 1; j++) v += w.conv_w[size_t(c) * K + j] * st.conv[size_t(j) * C + c];
+            for (int j = 0; j < K - 1; j++)
+                v += w.conv_w[size_t(c) * K + j] * st.conv[size_t(j) * C + c];
             v += w.conv_w[size_t(c) * K + K - 1] * xin[c];
             o[c] = silu(v);
         }
@@ -249,7 +249,7 @@ void PackedDecoder::mla_chunk(float* out, const float* h, int R, const PackedLay
         attention_gemm(M, nh, n0, n_max, r, dr, scale, cq, inv_s, krope);
     else
         attention_rows(M, nh, n0, n_max, r, dr, scale, cq, inv_s, krope);
-    // The V half of kv_up after the weighted sum: o_h = gamma * Wv_h c̄.
+        // The V half of kv_up after the weighted sum: o_h = gamma * Wv_h c̄.
 #pragma omp parallel for schedule(static) if (size_t(M) * dv * r >= (size_t(1) << 16))
     for (int row = 0; row < M; row++) {
         const int t = row / nh, hh = row % nh;

@@ -84,20 +84,20 @@ std::shared_ptr<const PackedModel> PackedModel::from_checkpoint(const Model<floa
     pm->f32_.reserve(f32_total + size_t(cfg.d_model));
     pm->packed_.reserve(n_ternary);
     std::vector<int8_t> wq;
-    TensorVisitor fill{[&](const std::string& name, int rows, int cols) {
-                           wq.resize(size_t(rows) * cols);
-                           const float gamma = kern::ternarize_weights(wq.data(), model.param(name),
-                                                                       int64_t(rows) * cols);
-                           pm->packed_.push_back(
-                               kern::pack_ternary(format, wq.data(), rows, cols, gamma));
-                           return pm->packed_.back().view();
-                       },
-                       [&](const std::string& name, int64_t n) {
-                           const float* src = model.param(name);
-                           const size_t at = pm->f32_.size();
-                           pm->f32_.insert(pm->f32_.end(), src, src + n);
-                           return static_cast<const float*>(pm->f32_.data() + at);
-                       }};
+    TensorVisitor fill{
+        [&](const std::string& name, int rows, int cols) {
+            wq.resize(size_t(rows) * cols);
+            const float gamma =
+                kern::ternarize_weights(wq.data(), model.param(name), int64_t(rows) * cols);
+            pm->packed_.push_back(kern::pack_ternary(format, wq.data(), rows, cols, gamma));
+            return pm->packed_.back().view();
+        },
+        [&](const std::string& name, int64_t n) {
+            const float* src = model.param(name);
+            const size_t at = pm->f32_.size();
+            pm->f32_.insert(pm->f32_.end(), src, src + n);
+            return static_cast<const float*>(pm->f32_.data() + at);
+        }};
     build_layers(cfg, fill, pm->layers_);
     pm->final_norm_ = fill.f32("final_norm.weight", cfg.d_model);
     // The embedding (and untied head) stay in the model's own F32 layout: copy them so the packed
@@ -121,19 +121,24 @@ std::shared_ptr<const PackedModel> PackedModel::from_gguf(const std::string& pat
     const gguf::GgufFile& f = *pm->file_;
     pm->cfg_ = f.config();
     pm->format_ = f.ternary_format();
-    TensorVisitor v{[&](const std::string& name, int rows, int cols) {
-                        return f.ternary(name, rows, cols);
-                    },
-                    [&](const std::string& name, int64_t n) { return f.f32(name, n).data(); }};
+    TensorVisitor v{
+        [&](const std::string& name, int rows, int cols) { return f.ternary(name, rows, cols); },
+        [&](const std::string& name, int64_t n) { return f.f32(name, n).data(); }};
     build_layers(pm->cfg_, v, pm->layers_);
     pm->final_norm_ = v.f32("final_norm.weight", pm->cfg_.d_model);
     auto dense = [&](const std::string& name) {
         const gguf::Tensor& t = f.tensor(name);
         kern::DenseType type;
         switch (t.type) {
-            case gguf::GgmlType::F32: type = kern::DenseType::F32; break;
-            case gguf::GgmlType::F16: type = kern::DenseType::F16; break;
-            case gguf::GgmlType::Q8_0: type = kern::DenseType::Q8_0; break;
+            case gguf::GgmlType::F32:
+                type = kern::DenseType::F32;
+                break;
+            case gguf::GgmlType::F16:
+                type = kern::DenseType::F16;
+                break;
+            case gguf::GgmlType::Q8_0:
+                type = kern::DenseType::Q8_0;
+                break;
             default:
                 fail(path + ": tensor " + name + " has type " + gguf::type_name(t.type) +
                      ", expected F32, F16 or Q8_0");
@@ -175,7 +180,8 @@ size_t PackedModel::bytes_read_per_token() const {
         if (L.kind == 'M') {
             b += L.mamba.in_proj.bytes() + L.mamba.out_proj.bytes();
             b += (size_t(md.conv_dim()) * (md.d_conv + 1) + 3 * size_t(md.n_heads()) +
-                  size_t(md.d_inner())) * 4;
+                  size_t(md.d_inner())) *
+                 4;
         } else {
             b += L.mla.q_proj.bytes() + L.mla.kv_down.bytes() + L.mla.o_proj.bytes();
             b += size_t(ad.kv_up_dim()) * ad.kv_rank;  // the unpacked int8 kv_up

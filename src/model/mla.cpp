@@ -354,7 +354,7 @@ void mla_step(T* out, const T* h, const MlaWeights<T>& w, const MlaDims& d, bool
 }
 
 #define NP_INSTANTIATE(T)                                                                       \
-    template void rope_row<T>(T*, T*, int, int, double);                                       \
+    template void rope_row<T>(T*, T*, int, int, double);                                        \
     template void rope_table<T>(std::vector<T>&, std::vector<T>&, int, int, double);            \
     template void rope_apply<T>(T*, const T*, const T*, int);                                   \
     template void rope_apply_backward<T>(T*, const T*, const T*, int);                          \

@@ -1,8 +1,7 @@
 #include "model/ops.h"
 
-#include <omp.h>
-
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>

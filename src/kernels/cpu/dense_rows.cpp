@@ -15,18 +15,24 @@ namespace np::kern {
 
 const char* dense_type_name(DenseType t) {
     switch (t) {
-        case DenseType::F32: return "f32";
-        case DenseType::F16: return "f16";
-        case DenseType::Q8_0: return "q8_0";
+        case DenseType::F32:
+            return "f32";
+        case DenseType::F16:
+            return "f16";
+        case DenseType::Q8_0:
+            return "q8_0";
     }
     return "?";
 }
 
 size_t DenseView::row_bytes() const {
     switch (type) {
-        case DenseType::F32: return size_t(cols) * 4;
-        case DenseType::F16: return size_t(cols) * 2;
-        case DenseType::Q8_0: return size_t(cols / kQ8Block) * sizeof(BlockQ8_0);
+        case DenseType::F32:
+            return size_t(cols) * 4;
+        case DenseType::F16:
+            return size_t(cols) * 2;
+        case DenseType::Q8_0:
+            return size_t(cols / kQ8Block) * sizeof(BlockQ8_0);
     }
     return 0;
 }
