@@ -218,10 +218,10 @@ TEST(GymGenerate, AnswersMatchIndependentSolutions) {
 TEST(GymGenerate, CarriesAndBorrowsAreWrittenOut) {
     GymRecord a = gym_generate("addition", "en", 3, 1);
     auto n = ints(a.question);
-    // One line per column of the longer operand.
+    // Two place tables, then one line per column of the longer operand (and one for a last carry).
     size_t cols = std::to_string(std::max(n[0], n[1])).size();
     EXPECT_EQ(size_t(std::count(a.thinking.begin(), a.thinking.end(), '\n')),
-              cols + 1 + (a.answer.size() > cols ? 1 : 0));
+              2 + cols + (a.answer.size() > cols ? 1 : 0));
     EXPECT_NE(a.thinking.find("carry"), std::string::npos);
     bool saw_borrow = false;
     for (uint64_t s = 0; s < 20 && !saw_borrow; ++s)

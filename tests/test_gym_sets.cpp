@@ -210,3 +210,39 @@ TEST(GymSet, ColumnTracesCarryTheDigitsSoFar) {
         }
     }
 }
+
+TEST(GymSet, PlaceTablesPadTheShorterOperand) {
+    struct Case {
+        const char *task, *lang;
+        int d;
+        uint64_t seed;
+    };
+    for (const Case& k : {Case{"addition", "en", 3, 0}, Case{"addition", "it", 2, 1},
+                          Case{"subtraction", "en", 3, 2}, Case{"subtraction", "it", 4, 3},
+                          Case{"addition", "en", 5, 4}}) {
+        for (uint64_t s = k.seed; s < k.seed + 20; ++s) {
+            GymRecord r = gym_generate(k.task, k.lang, k.d, s);
+            size_t p = r.question.find_first_of("0123456789");
+            size_t op = r.question.find(' ', p);
+            std::string x = r.question.substr(p, op - p);
+            std::string y = r.question.substr(op + 3, r.question.size() - op - 4);
+            size_t cols = std::max(x.size(), y.size());
+            auto table = [&](const std::string& v) {
+                // "{v}: <place> <digit>, ..., <units> <digit>." with zeros in front of v's digits.
+                std::string padded = std::string(cols - v.size(), '0') + v, digits;
+                size_t b = r.thinking.starts_with(v + ":") ? 0 : r.thinking.find("\n" + v + ":");
+                ASSERT_NE(b, std::string::npos) << v << "\n" << r.thinking;
+                b += b ? 1 : 0;
+                std::string line = r.thinking.substr(b, r.thinking.find('\n', b) - b);
+                for (size_t i = v.size() + 1; i < line.size(); ++i)
+                    if (isdigit((unsigned char)line[i]) && line[i - 1] == ' ') digits += line[i];
+                EXPECT_EQ(digits, padded) << line;
+                EXPECT_NE(line.find(std::string(k.lang) == "it" ? "unità" : "units"),
+                          std::string::npos)
+                    << line;
+            };
+            table(x);
+            table(y);
+        }
+    }
+}

@@ -51,9 +51,11 @@ struct Ctx {
 };
 
 S column_name(bool it, size_t i) {
-    static const char* en[] = {"Units", "Tens", "Hundreds", "Thousands"};
-    static const char* itn[] = {"Unità", "Decine", "Centinaia", "Migliaia"};
-    if (i < 4) return it ? itn[i] : en[i];
+    static const char* en[] = {"Units",     "Tens",          "Hundreds",
+                               "Thousands", "Ten thousands", "Hundred thousands"};
+    static const char* itn[] = {
+        "Unità", "Decine", "Centinaia", "Migliaia", "Decine di migliaia", "Centinaia di migliaia"};
+    if (i < 6) return it ? itn[i] : en[i];
     return (it ? "Colonna " : "Column ") + str(int64_t(i + 1));
 }
 
@@ -66,32 +68,44 @@ std::vector<int> digits_lsb(int64_t v) {
     return out;
 }
 
-// Addition and subtraction write one line per column, each ending with the result digits found
-// so far. The digits come out right to left; the running "so far" lets the final result be a copy
-// of the last line instead of a reversal of the column digits.
+// Addition and subtraction first write each operand as a table of its digits by place (the
+// shorter one padded with zeros), then one line per column ending with the result digits found so
+// far. A column line reads its digits from the tables by place name, rather than by counting
+// positions from the right of the numbers in the question; the running "so far" makes the result a
+// copy of the last line rather than a reversal of the column digits.
+S place_table(bool it, int64_t v, size_t columns) {
+    auto d = digits_lsb(v);
+    S t = str(v) + ":";
+    for (size_t i = columns; i-- > 0;) {
+        S name = column_name(it, i);
+        name[0] = char(name[0] - 'A' + 'a');
+        t += " " + name + " " + str(i < d.size() ? d[i] : 0) + (i ? "," : ".\n");
+    }
+    return t;
+}
+
 GymRecord addition(Ctx c) {
     int n = c.d + 1;
     int64_t a = with_digits(c.r, n), b = with_digits(c.r, int(c.r.range(std::max(1, n - 1), n)));
     if (c.r.chance(0.5)) std::swap(a, b);
     GymRecord g;
     g.question = c.L("What is ", "Quanto fa ") + str(a) + " + " + str(b) + "?";
-    S t = c.L("Add column by column from the right, carrying the tens.\n",
-              "Sommo colonna per colonna da destra, con i riporti.\n");
     auto da = digits_lsb(a), db = digits_lsb(b);
+    const size_t cols = std::max(da.size(), db.size());
+    S t = place_table(c.it, a, cols) + place_table(c.it, b, cols);
     int carry = 0;
     S so_far;
-    for (size_t i = 0; i < std::max(da.size(), db.size()); ++i) {
+    for (size_t i = 0; i < cols; ++i) {
         int x = i < da.size() ? da[i] : 0, y = i < db.size() ? db[i] : 0, s = x + y + carry;
         so_far = str(s % 10) + so_far;
         t += column_name(c.it, i) + ": " + str(x) + " + " + str(y) + (carry ? " + 1" : "") + " = " +
-             str(s) + c.L(", write ", ", scrivo ") + str(s % 10) + c.L(" carry ", " riporto ") +
-             str(s / 10) + c.L(", so far ", ", finora ") + so_far + ".\n";
+             str(s) + c.L(", carry ", ", riporto ") + str(s / 10) + c.L(", so far ", ", finora ") +
+             so_far + ".\n";
         carry = s / 10;
     }
     if (carry) {
         so_far = "1" + so_far;
-        t += c.L("Last carry: write 1, so far ", "Ultimo riporto: scrivo 1, finora ") + so_far +
-             ".\n";
+        t += c.L("Last carry 1, so far ", "Ultimo riporto 1, finora ") + so_far + ".\n";
     }
     t += c.L("Result: ", "Risultato: ") + str(a + b) + ".";
     g.thinking = t;
@@ -105,9 +119,8 @@ GymRecord subtraction(Ctx c) {
     if (a < b) std::swap(a, b);
     GymRecord g;
     g.question = c.L("What is ", "Quanto fa ") + str(a) + " - " + str(b) + "?";
-    S t = c.L("Subtract column by column from the right, borrowing when needed.\n",
-              "Sottraggo colonna per colonna da destra, con i prestiti.\n");
     auto da = digits_lsb(a), db = digits_lsb(b);
+    S t = place_table(c.it, a, da.size()) + place_table(c.it, b, da.size());
     int borrow = 0;
     S so_far;
     for (size_t i = 0; i < da.size(); ++i) {
@@ -124,8 +137,8 @@ GymRecord subtraction(Ctx c) {
             borrow = 0;
         }
         so_far = str(r) + so_far;
-        t += c.L(", write ", ", scrivo ") + str(r) + c.L(" borrow ", " prestito ") + str(borrow) +
-             c.L(", so far ", ", finora ") + so_far + ".\n";
+        t += c.L(", borrow ", ", prestito ") + str(borrow) + c.L(", so far ", ", finora ") +
+             so_far + ".\n";
     }
     t += c.L("Result: ", "Risultato: ") + str(a - b) + ".";
     g.thinking = t;
