@@ -404,6 +404,41 @@ TEST(TernaryKernelsMatmul, ThreadCountDoesNotChangeResults) {
     EXPECT_EQ(y1, y2);
 }
 
+// Products of one input in one call (gate + up, q_proj + kv_down) give the bits of separate calls,
+// for decode (R = 1) and prefill, at 1 and 2 threads.
+TEST(TernaryKernelsMatmul, SharedInputProductsEqualSeparateCalls) {
+    std::mt19937 rng(10);
+    const int I = 700, rows[] = {36, 301, 1029};
+    std::vector<PackedTernary> ps;
+    for (int O : rows) {
+        const auto w = random_ternary(size_t(O) * I, rng);
+        ps.push_back(pack_ternary_2bit(w.data(), O, I, 0.01f * float(O % 7 + 1)));
+    }
+    const int keep = omp_get_max_threads();
+    for (int threads : {1, 2})
+        for (int R : {1, 4}) {
+            omp_set_num_threads(threads);
+            const QuantizedActs x = random_acts(R, I, rng);
+            std::vector<std::vector<float>> sep(3), joint(3);
+            std::vector<TernaryOutput> outs;
+            for (int i = 0; i < 3; i++) {
+                sep[i].assign(size_t(R) * rows[i], 0.f);
+                joint[i].assign(size_t(R) * rows[i], -1.f);
+                ternary_matmul(sep[i].data(), ps[i].view(), x);
+            }
+            const TernaryView views[] = {ps[0].view(), ps[1].view(), ps[2].view()};
+            for (int i = 0; i < 3; i++) outs.push_back({joint[i].data(), &views[i]});
+            ternary_matmuls(outs, x);
+            for (int i = 0; i < 3; i++)
+                EXPECT_EQ(joint[i], sep[i]) << "product " << i << " R " << R << " t " << threads;
+        }
+    omp_set_num_threads(keep);
+    const TernaryView v = ps[0].view();
+    std::vector<float> y(rows[0]);
+    const std::vector<TernaryOutput> nine(9, TernaryOutput{y.data(), &v});
+    EXPECT_THROW(ternary_matmuls(nine, random_acts(1, I, rng)), Error);
+}
+
 // The packed inference product against the fp32 training forward (BitLinear, quantize = true) on
 // the same latent weights.
 TEST(TernaryKernelsBitLinear, MatchesFp32Forward) {

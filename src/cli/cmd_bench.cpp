@@ -110,23 +110,29 @@ void run_bench(const BenchArgs& a) {
                 a.model.c_str(), dec.name().c_str(), cfg.n_layers, cfg.d_model,
                 format_bytes(double(weight_bytes)).c_str(),
                 format_bytes(double(bytes_per_token)).c_str());
-    std::printf("| %-8s | %-7s | %-15s | %19s | %9s | %8s | %10s | %10s |\n", "backend", "threads",
+    std::printf("| %-8s | %-7s | %-15s | %19s | %9s | %10s | %10s | %10s |\n", "backend", "threads",
                 "test", "t/s", "GB/s", "% of BW", "cache", "RSS");
-    std::printf("| %-8s | %-7s | %-15s | %19s | %9s | %8s | %10s | %10s |\n", "--------",
+    std::printf("| %-8s | %-7s | %-15s | %19s | %9s | %10s | %10s | %10s |\n", "--------",
                 "------:", "---------------",
-                "------------------:", "--------:", "-------:", "---------:", "---------:");
+                "------------------:", "--------:", "---------:", "---------:", "---------:");
+    // The read bandwidth is re-measured right before every timed generation repetition and each
+    // repetition's rate is set against its own measurement: on a shared machine the bandwidth
+    // drifts by tens of percent within a minute, and a ratio of numbers taken minutes apart
+    // would measure the drift, not the kernels.
+    std::unique_ptr<ReadBandwidthProbe> probe;
+    if (packed && !a.no_bandwidth) probe = std::make_unique<ReadBandwidthProbe>(size_t(256) << 20);
     for (int t : threads) {
         omp_set_num_threads(t);
-        const double bw =
-            a.no_bandwidth || !packed ? 0 : measure_read_bandwidth_gbps(size_t(1) << 30, t);
         for (int d : depths) {
             auto run = [&](const std::string& kind, int n) {
                 if (n == 0) return;
-                std::vector<double> rates;
+                std::vector<double> rates, bws, fractions;
                 size_t cache = 0;
                 for (int r = 0; r < a.reps + 1; r++) {  // the first repetition warms up
                     fill_context(d);
                     std::vector<int32_t> toks = random_tokens(n);
+                    const double bw_r =
+                        probe && kind == "tg" && r > 0 ? probe->measure_gbps(t, 2) : 0;
                     const auto t0 = std::chrono::steady_clock::now();
                     if (kind == "pp") {
                         dec.prefill(toks, logits);
@@ -135,20 +141,27 @@ void run_bench(const BenchArgs& a) {
                     }
                     const double s = seconds_since(t0);
                     if (r > 0) rates.push_back(double(n) / s);
+                    if (bw_r > 0) {
+                        bws.push_back(bw_r);
+                        fractions.push_back(double(n) / s * double(bytes_per_token) / 1e9 / bw_r);
+                    }
                     if (packed) cache = packed->cache_bytes();
                 }
                 const Stat st = stat_of(rates);
                 const std::string test =
                     kind + std::to_string(n) + (d > 0 ? " @ d" + std::to_string(d) : "");
                 const double gbps = kind == "tg" ? st.mean * double(bytes_per_token) / 1e9 : 0;
+                const Stat frac = fractions.empty() ? Stat{} : stat_of(fractions);
+                const double bw = bws.empty() ? 0 : stat_of(bws).mean;
                 char rate[64], g[32], pct[32];
                 std::snprintf(rate, sizeof rate, "%.2f ± %.2f", st.mean, st.sd);
                 std::snprintf(g, sizeof g, "%.2f", gbps);
-                std::snprintf(pct, sizeof pct, "%.0f%%", bw > 0 ? 100 * gbps / bw : 0.0);
-                const size_t rss = current_rss_bytes();
-                std::printf("| %-8s | %7d | %-15s | %19s | %9s | %8s | %10s | %10s |\n",
+                std::snprintf(pct, sizeof pct, "%.0f ± %.0f%%", 100 * frac.mean, 100 * frac.sd);
+                // The bandwidth probe's buffer is resident too; it is not the model's memory.
+                const size_t rss = current_rss_bytes() - (probe ? probe->bytes() : 0);
+                std::printf("| %-8s | %7d | %-15s | %19s | %9s | %10s | %10s | %10s |\n",
                             backend.c_str(), t, test.c_str(), rate,
-                            kind == "tg" && packed ? g : "-", kind == "tg" && bw > 0 ? pct : "-",
+                            kind == "tg" && packed ? g : "-", !fractions.empty() ? pct : "-",
                             format_bytes(double(cache)).c_str(), format_bytes(double(rss)).c_str());
                 std::fflush(stdout);
                 rows.push_back({{"test", kind},
@@ -160,6 +173,9 @@ void run_bench(const BenchArgs& a) {
                                 {"samples", rates},
                                 {"weight_gbps", gbps},
                                 {"read_bandwidth_gbps", bw},
+                                {"read_bandwidth_samples", bws},
+                                {"bandwidth_fraction", frac.mean},
+                                {"bandwidth_fraction_samples", fractions},
                                 {"cache_bytes", cache},
                                 {"rss_bytes", rss}});
             };
@@ -168,9 +184,9 @@ void run_bench(const BenchArgs& a) {
         }
     }
     std::printf(
-        "GB/s: weight bytes decode reads per token x tokens/s; %% of BW: against the read "
-        "bandwidth measured here on the same threads (a model that fits in the CPU caches can "
-        "exceed 100%%).\n");
+        "GB/s: weight + state bytes decode reads per token x tokens/s; %% of BW: each repetition "
+        "against the read bandwidth measured right before it on the same threads, mean ± sd (a "
+        "model that fits in the CPU caches can exceed 100%%).\n");
     nlohmann::json report = {
         {"model", a.model},
         {"decoder", dec.name()},

@@ -2,28 +2,34 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdint>
-#include <vector>
 
 namespace np {
 
-double measure_read_bandwidth_gbps(size_t bytes, int threads) {
+ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes) : buf_(bytes / 8) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < buf_.size(); i++) buf_[i] = i;
+}
+
+double ReadBandwidthProbe::measure_gbps(int threads, int passes) {
     using Clock = std::chrono::steady_clock;
-    std::vector<uint64_t> buf(bytes / 8);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t i = 0; i < buf.size(); i++) buf[i] = i;
     volatile uint64_t sink = 0;
     double best = 0;
-    for (int pass = 0; pass < 4; pass++) {
+    const uint64_t* p = buf_.data();
+    const size_t n = buf_.size();
+    for (int pass = 0; pass < passes; pass++) {
         const auto t0 = Clock::now();
         uint64_t total = 0;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : total)
-        for (size_t i = 0; i < buf.size(); i++) total += buf[i];
+        for (size_t i = 0; i < n; i++) total += p[i];
         const double s = std::chrono::duration<double>(Clock::now() - t0).count();
         sink = sink + total;
-        best = std::max(best, double(bytes) / s / 1e9);
+        best = std::max(best, double(n * 8) / s / 1e9);
     }
     return best;
+}
+
+double measure_read_bandwidth_gbps(size_t bytes, int threads) {
+    return ReadBandwidthProbe(bytes).measure_gbps(threads, 4);
 }
 
 }  // namespace np

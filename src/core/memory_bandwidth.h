@@ -2,11 +2,27 @@
 // reported against bytes-read-per-token / this number.
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 namespace np {
 
-// GB/s (1e9 bytes) of summing a `bytes` buffer of 64-bit words on `threads` OpenMP threads; best
-// of four passes after a first touch. Use a buffer well beyond the last-level cache (e.g. 1 GiB).
+// A buffer of `bytes` (well beyond the last-level cache, e.g. 256 MiB - 1 GiB), touched once, then
+// summed as 64-bit words as often as asked. Keeping it lets a benchmark re-measure right next to
+// each of its repetitions, so that a ratio to the bandwidth is taken under the same conditions
+// (on a shared machine the bandwidth itself moves by tens of percent over a minute).
+class ReadBandwidthProbe {
+public:
+    explicit ReadBandwidthProbe(size_t bytes);
+    // GB/s (1e9 bytes) on `threads` OpenMP threads, best of `passes` passes.
+    double measure_gbps(int threads, int passes = 4);
+    size_t bytes() const { return buf_.size() * sizeof(uint64_t); }
+
+private:
+    std::vector<uint64_t> buf_;
+};
+
+// One-off measurement: ReadBandwidthProbe(bytes).measure_gbps(threads, 4).
 double measure_read_bandwidth_gbps(size_t bytes, int threads);
 
 }  // namespace np

@@ -151,20 +151,31 @@ void PackedDecoder::mamba_chunk(float* out, const float* h, int R, const PackedL
     kern::ternary_linear_forward(zx, w.in_proj, h, R, xq_);  // [R, Ip] = [z | xBC | dt]
 
     // Causal depthwise conv over the window (K-1 cached inputs, then this chunk), same
-    // accumulation order as the training forward and the reference step.
-    for (int t = 0; t < R; t++) {
-        const float* xin = zx + size_t(t) * Ip + Di;
-        float* o = xbc + size_t(t) * C;
-        for (int c = 0; c < C; c++) {
-            float v = w.conv_b[c];
-            for (int j = 0; j < K - 1; j++)
-                v += w.conv_w[size_t(c) * K + j] * st.conv[size_t(j) * C + c];
-            v += w.conv_w[size_t(c) * K + K - 1] * xin[c];
-            o[c] = silu(v);
-        }
-        if (K > 1) {
-            std::copy(st.conv.begin() + C, st.conv.end(), st.conv.begin());
-            std::copy(xin, xin + C, st.conv.end() - C);
+    // accumulation order as the training forward and the reference step. Channels are independent:
+    // each thread convolves (and shifts the window of) its own channel range; silu's exp makes this
+    // worth two threads even for one token.
+#pragma omp parallel if (size_t(R) * C >= 1024)
+    {
+        const int nth = omp_get_num_threads(), id = omp_get_thread_num();
+        const int per = ((C + nth - 1) / nth + 7) & ~7;
+        const int c0 = std::min(C, id * per), c1 = std::min(C, c0 + per);
+        for (int t = 0; t < R; t++) {
+            const float* xin = zx + size_t(t) * Ip + Di;
+            float* o = xbc + size_t(t) * C;
+            for (int c = c0; c < c1; c++) {
+                float v = w.conv_b[c];
+                for (int j = 0; j < K - 1; j++)
+                    v += w.conv_w[size_t(c) * K + j] * st.conv[size_t(j) * C + c];
+                v += w.conv_w[size_t(c) * K + K - 1] * xin[c];
+                o[c] = silu(v);
+            }
+            if (K > 1) {
+                for (int j = 0; j + 1 < K - 1; j++)
+                    std::copy(st.conv.begin() + size_t(j + 1) * C + c0,
+                              st.conv.begin() + size_t(j + 1) * C + c1,
+                              st.conv.begin() + size_t(j) * C + c0);
+                std::copy(xin + c0, xin + c1, st.conv.begin() + size_t(K - 2) * C + c0);
+            }
         }
     }
 
@@ -200,8 +211,8 @@ void PackedDecoder::mla_chunk(float* out, const float* h, int R, const PackedLay
     const PackedMla& w = L.mla;
     float *q = a_.data(), *kvd = b_.data(), *o = c_.data(), *lat = d_.data();
     kern::quantize_acts_int8(xq_, h, R, cfg.d_model);  // shared by q_proj and kv_down
-    kern::ternary_matmul(q, w.q_proj, xq_);
-    kern::ternary_matmul(kvd, w.kv_down, xq_);
+    const kern::TernaryOutput qkv[] = {{q, &w.q_proj}, {kvd, &w.kv_down}};
+    kern::ternary_matmuls(qkv, xq_);
 
     // Append the chunk to the cache: c = RMSNorm(kv_down[:r]) quantised to int8 exactly as kv_up
     // would quantise it, and k_rope rotated to its position.
@@ -352,9 +363,10 @@ void PackedDecoder::ffn_chunk(float* out, const float* h, int R, const PackedLay
     const bool swiglu = cfg.ffn.act != "relu2";
     float *g = a_.data(), *u = b_.data(), *m = c_.data();
     kern::quantize_acts_int8(xq_, h, R, cfg.d_model);  // shared by gate and up
-    kern::ternary_matmul(g, L.ffn.gate, xq_);
-    kern::ternary_matmul(u, L.ffn.up, xq_);
+    const kern::TernaryOutput gate_up[] = {{g, &L.ffn.gate}, {u, &L.ffn.up}};
+    kern::ternary_matmuls(gate_up, xq_);
     const size_t RF = size_t(R) * F;
+#pragma omp parallel for schedule(static) if (RF >= 1024)
     for (size_t i = 0; i < RF; i++) {
         const float a = g[i];
         m[i] = (swiglu ? silu(a) : (a > 0 ? a * a : 0.f)) * u[i];

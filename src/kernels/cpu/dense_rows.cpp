@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <vector>
+
 #include "core/error.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/q8_0.h"
@@ -55,7 +57,8 @@ void dense_row(float* out, const DenseView& W, int row) {
 
 namespace {
 
-float dot_reference(const DenseView& W, const uint8_t* p, const float* x) {
+// xq: x quantised to Q8_0 blocks (used by Q8_0 rows only).
+float dot_reference(const DenseView& W, const uint8_t* p, const float* x, const BlockQ8_0* xq) {
     float s = 0;
     switch (W.type) {
         case DenseType::F32:
@@ -68,9 +71,9 @@ float dot_reference(const DenseView& W, const uint8_t* p, const float* x) {
         case DenseType::Q8_0: {
             const auto* b = reinterpret_cast<const BlockQ8_0*>(p);
             for (int k = 0; k < W.cols / kQ8Block; k++) {
-                float bs = 0;
-                for (int j = 0; j < kQ8Block; j++) bs += float(b[k].qs[j]) * x[k * kQ8Block + j];
-                s += fp16_to_fp32(b[k].d) * bs;
+                int32_t bs = 0;
+                for (int j = 0; j < kQ8Block; j++) bs += int32_t(b[k].qs[j]) * xq[k].qs[j];
+                s += fp16_to_fp32(b[k].d) * fp16_to_fp32(xq[k].d) * float(bs);
             }
             break;
         }
@@ -89,7 +92,7 @@ float hsum(__m256 v) {
 // Rows whose cols are a multiple of 32 (every preset's d_model); others use the reference loop.
 // Four independent accumulators per row: one FMA chain would be latency-bound (4 cycles per FMA)
 // far below the memory bandwidth this product is limited by.
-float dot_avx2(const DenseView& W, const uint8_t* p, const float* x) {
+float dot_avx2(const DenseView& W, const uint8_t* p, const float* x, const BlockQ8_0* xq) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
     switch (W.type) {
@@ -112,18 +115,18 @@ float dot_avx2(const DenseView& W, const uint8_t* p, const float* x) {
             break;
         }
         case DenseType::Q8_0: {
-            // The block scale multiplies the weights before the FMA so that the 4 lanes of a
-            // block accumulate independently.
+            // ggml's q8_0 x q8_0 dot: |w| (unsigned) times x with w's sign, pair sums in int16
+            // (|w|, |x| <= 127: no saturation), widened to int32, one float FMA per block.
             const auto* b = reinterpret_cast<const BlockQ8_0*>(p);
+            const __m256i ones = _mm256_set1_epi16(1);
             for (int k = 0; k < W.cols / kQ8Block; k++) {
-                const float* xb = x + k * kQ8Block;
-                const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[k].d));
-                for (int j = 0; j < 4; j++) {
-                    const __m256i q8 =
-                        _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(b[k].qs + 8 * j)));
-                    const __m256 wj = _mm256_mul_ps(_mm256_cvtepi32_ps(q8), d);
-                    acc[j] = _mm256_fmadd_ps(wj, _mm256_loadu_ps(xb + 8 * j), acc[j]);
-                }
+                const __m256i wq = _mm256_loadu_si256((const __m256i*)b[k].qs);
+                const __m256i xv = _mm256_loadu_si256((const __m256i*)xq[k].qs);
+                const __m256i pairs =
+                    _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xv, wq));
+                const __m256 dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+                const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[k].d) * _cvtsh_ss(xq[k].d));
+                acc[k & 3] = _mm256_fmadd_ps(d, dots, acc[k & 3]);
             }
             break;
         }
@@ -132,14 +135,26 @@ float dot_avx2(const DenseView& W, const uint8_t* p, const float* x) {
 }
 #endif
 
+// Q8_0 products quantise x to Q8_0 blocks first, once per call, into a buffer that grows once.
+const BlockQ8_0* quantized_x(const DenseView& W, const float* x) {
+    if (W.type != DenseType::Q8_0) return nullptr;
+    thread_local std::vector<BlockQ8_0> xq;
+    xq.resize(size_t(W.cols / kQ8Block));
+    quantize_row_q8_0(xq.data(), x, W.cols);
+    return xq.data();
+}
+
 }  // namespace
 
 void dense_matvec_reference(float* y, const DenseView& W, const float* x) {
-    for (int o = 0; o < W.rows; o++) y[o] = dot_reference(W, W.data + size_t(o) * W.row_bytes(), x);
+    const BlockQ8_0* xq = quantized_x(W, x);
+    for (int o = 0; o < W.rows; o++)
+        y[o] = dot_reference(W, W.data + size_t(o) * W.row_bytes(), x, xq);
 }
 
 void dense_matvec(float* y, const DenseView& W, const float* x) {
     const size_t rb = W.row_bytes();
+    const BlockQ8_0* xq = quantized_x(W, x);
 #ifdef NP_DENSE_AVX2
     const bool simd = W.cols % 32 == 0;
 #else
@@ -149,10 +164,10 @@ void dense_matvec(float* y, const DenseView& W, const float* x) {
     for (int o = 0; o < W.rows; o++) {
         const uint8_t* p = W.data + size_t(o) * rb;
 #ifdef NP_DENSE_AVX2
-        y[o] = simd ? dot_avx2(W, p, x) : dot_reference(W, p, x);
+        y[o] = simd ? dot_avx2(W, p, x, xq) : dot_reference(W, p, x, xq);
 #else
         (void)simd;
-        y[o] = dot_reference(W, p, x);
+        y[o] = dot_reference(W, p, x, xq);
 #endif
     }
 }

@@ -16,42 +16,43 @@ namespace {
 using namespace x86;
 
 // NR rows at once share each activation load; within a block the codes of shift n of every row
-// meet the same 32 activations.
-template <int N, int NR>
-NP_AVX2 inline void tq2_step(const __m256i (&v)[NR], __m256i (&s)[NR], __m256i x, __m256i m3) {
-    // Keep x in a register: folded into each row's maddubs it would be loaded NR times, and the
-    // load ports, not the ALUs, would set the pace.
-    if constexpr (NR > 1) __asm__("" : "+x"(x));
-    for (int r = 0; r < NR; r++)
-        s[r] = _mm256_add_epi16(s[r], _mm256_maddubs_epi16(tq2_codes<N>(v[r], m3), x));
-}
+// meet the same 32 activations. Pair sums of maddubs lie in [-512, 508] (codes <= 2, x in
+// [-128, 127]), a block adds 8 of them per int16 lane, so int16 lanes hold kBlocksPerWiden = 8
+// blocks ([-32768, 32512]) before they are widened to int32: one widening per 2048 weights instead
+// of per block keeps the loop to shift, and, maddubs, add.
+constexpr int kBlocksPerWiden = 8;
 
 template <int NR>
 NP_AVX2 void tq2_rows(const KernelArgs& a, int o, const DotOut& out) {
-    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    const __m256i m3 = _mm256_set1_epi8(3);
     const uint8_t* w[NR];
     __m256i acc[NR];
     for (int r = 0; r < NR; r++) {
         w[r] = a.W + size_t(o + r) * a.row_bytes;
         acc[r] = _mm256_setzero_si256();
     }
-    for (int b = 0; b < a.nblocks; b++) {
-        const int8_t* xb = a.x + b * kTernaryBlock;
+    for (int b0 = 0; b0 < a.nblocks; b0 += kBlocksPerWiden) {
+        const int b1 = std::min(a.nblocks, b0 + kBlocksPerWiden);
         __m256i s[NR];
         for (int r = 0; r < NR; r++) s[r] = _mm256_setzero_si256();
-        for (int j = 0; j < 2; j++) {
-            __m256i v[NR];
-            for (int r = 0; r < NR; r++) v[r] = ld(w[r] + 32 * j);
-            const int8_t* xj = xb + 128 * j;
-            tq2_step<0>(v, s, ld(xj), m3);
-            tq2_step<1>(v, s, ld(xj + 32), m3);
-            tq2_step<2>(v, s, ld(xj + 64), m3);
-            tq2_step<3>(v, s, ld(xj + 96), m3);
+        for (int b = b0; b < b1; b++) {
+            const int8_t* xb = a.x + b * kTernaryBlock;
+            for (int j = 0; j < 2; j++) {
+                const int8_t* xj = xb + 128 * j;
+                const __m256i x0 = ld(xj), x1 = ld(xj + 32), x2 = ld(xj + 64), x3 = ld(xj + 96);
+                for (int r = 0; r < NR; r++) {
+                    const __m256i v = ld(w[r] + size_t(b) * sizeof(BlockTQ2_0) + 32 * j);
+                    const __m256i p0 = _mm256_maddubs_epi16(tq2_codes<0>(v, m3), x0);
+                    const __m256i p1 = _mm256_maddubs_epi16(tq2_codes<1>(v, m3), x1);
+                    const __m256i p2 = _mm256_maddubs_epi16(tq2_codes<2>(v, m3), x2);
+                    const __m256i p3 = _mm256_maddubs_epi16(tq2_codes<3>(v, m3), x3);
+                    s[r] = _mm256_add_epi16(
+                        s[r], _mm256_add_epi16(_mm256_add_epi16(p0, p1), _mm256_add_epi16(p2, p3)));
+                }
+            }
         }
-        for (int r = 0; r < NR; r++) {
-            acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(s[r], ones));
-            w[r] += sizeof(BlockTQ2_0);
-        }
+        for (int r = 0; r < NR; r++)
+            acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(s[r], _mm256_set1_epi16(1)));
     }
     for (int r = 0; r < NR; r++) out.put(0, o + r, hsum(acc[r]) - a.xsum[0]);
 }

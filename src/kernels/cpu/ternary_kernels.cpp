@@ -3,7 +3,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -93,39 +95,63 @@ void check_shapes(const TernaryView& W, const QuantizedActs& x, const char* what
              " columns, weights expect " + std::to_string(W.cols));
 }
 
-// Rows split evenly over threads in multiples of 4 (the SIMD kernels work on row pairs/quads).
-// Small products run on the calling thread: a parallel region costs a few microseconds.
-void run(const TernaryView& W, const QuantizedActs& x, int t0, int ntok, bool matmul,
-         const DotOut& out, KernelPath path) {
+// One product of a run: the weights and where their outputs go.
+struct Product {
+    const TernaryView* W = nullptr;
+    DotOut out;
+};
+
+// Every product of `products` (same input x, tokens t0..t0+ntok) in one parallel region: products
+// that share their input (gate and up, q_proj and kv_down) need one region, not two. Each
+// product's rows are split evenly over the threads in a multiple of 4 (the SIMD kernels work on
+// row pairs/quads); `nowait` lets a thread go on to the next product. (Tried: dynamic tiles, 4 or
+// 16 per thread — slower in A/B runs on the 2-core VM.) Small runs stay on the calling thread: a
+// parallel region costs microseconds.
+void run(std::span<const Product> products, const QuantizedActs& x, int t0, int ntok, bool matmul,
+         KernelPath path) {
     const PathKernels& k = kernels_for(path);
-    const int f = int(W.format);
-    const detail::RowsFn fn = matmul ? k.matmul[f] : k.matvec[f];
-    KernelArgs a;
-    a.W = W.data;
-    a.row_bytes = W.row_bytes();
-    a.nblocks = W.nblocks();
-    a.x = x.row(t0);
-    a.ldx = size_t(x.cols_padded);
-    a.xsum = x.qsum.data() + t0;
-    a.ntok = ntok;
-    const int64_t work = int64_t(W.rows) * W.cols * ntok;
-#pragma omp parallel if (work >= (int64_t(1) << 18)) firstprivate(a)
+    int64_t work = 0;
+    int max_blocks = 0;
+    for (const Product& p : products) {
+        work += int64_t(p.W->rows) * p.W->cols * ntok;
+        max_blocks = std::max(max_blocks, p.W->nblocks());
+    }
+    const int nprod = int(products.size());
+#pragma omp parallel if (work >= (int64_t(1) << 18))
     {
-        const int nth = omp_get_num_threads(), id = omp_get_thread_num();
-        const int per = ((W.rows + nth - 1) / nth + 3) & ~3;
-        const int o0 = std::min(W.rows, id * per), o1 = std::min(W.rows, o0 + per);
-        if (o0 < o1) {
+        KernelArgs a;
+        a.x = x.row(t0);
+        a.ldx = size_t(x.cols_padded);
+        a.xsum = x.qsum.data() + t0;
+        a.ntok = ntok;
+        if (matmul) {
             // Scratch for the decoded codes of one row; grows once per thread, then is reused.
             thread_local std::vector<uint8_t> codes;
-            if (matmul) {
-                const size_t need = size_t(a.nblocks) * kTernaryBlock + 64;
-                if (codes.size() < need) codes.resize(need);
-                const uintptr_t p = reinterpret_cast<uintptr_t>(codes.data());
-                a.codes = codes.data() + ((64 - p % 64) % 64);
-            }
-            fn(a, o0, o1, out);
+            const size_t need = size_t(max_blocks) * kTernaryBlock + 64;
+            if (codes.size() < need) codes.resize(need);
+            const uintptr_t p = reinterpret_cast<uintptr_t>(codes.data());
+            a.codes = codes.data() + ((64 - p % 64) % 64);
+        }
+        const int nth = omp_get_num_threads();
+        for (int i = 0; i < nprod; i++) {
+            const TernaryView& W = *products[size_t(i)].W;
+            const int tile = std::max(4, ((W.rows + nth - 1) / nth + 3) & ~3);
+            const int ntiles = (W.rows + tile - 1) / tile;
+            const detail::RowsFn fn = matmul ? k.matmul[int(W.format)] : k.matvec[int(W.format)];
+            a.W = W.data;
+            a.row_bytes = W.row_bytes();
+            a.nblocks = W.nblocks();
+#pragma omp for schedule(static) nowait
+            for (int j = 0; j < ntiles; j++)
+                fn(a, j * tile, std::min(W.rows, (j + 1) * tile), products[size_t(i)].out);
         }
     }
+}
+
+void run(const TernaryView& W, const QuantizedActs& x, int t0, int ntok, bool matmul,
+         const DotOut& out, KernelPath path) {
+    const Product p{&W, out};
+    run(std::span<const Product>(&p, 1), x, t0, ntok, matmul, path);
 }
 
 DotOut dots_out(int32_t* dots, const TernaryView& W) {
@@ -181,6 +207,19 @@ void ternary_matmul(float* y, const TernaryView& W, const QuantizedActs& x, Kern
 }
 void ternary_matmul(float* y, const TernaryView& W, const QuantizedActs& x) {
     ternary_matmul(y, W, x, active_kernel_path());
+}
+
+void ternary_matmuls(std::span<const TernaryOutput> products, const QuantizedActs& x) {
+    constexpr size_t kMax = 8;  // a fixed array: decode allocates nothing per token
+    if (products.size() > kMax) fail("ternary_matmuls: more than 8 products in one call");
+    if (x.rows == 0) return;
+    std::array<Product, kMax> ps;
+    for (size_t i = 0; i < products.size(); i++) {
+        check_shapes(*products[i].W, x, "ternary_matmuls");
+        ps[i] = {products[i].W, float_out(products[i].y, *products[i].W, x, 0)};
+    }
+    run(std::span<const Product>(ps.data(), products.size()), x, 0, x.rows, x.rows > 1,
+        active_kernel_path());
 }
 
 void ternary_linear_forward(float* y, const TernaryView& W, const float* x, int R,

@@ -11,6 +11,7 @@
 // ::qsum); padding columns are zero in both operands.
 #pragma once
 #include <cstdint>
+#include <span>
 
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/dispatch.h"
@@ -31,6 +32,14 @@ void ternary_matvec(float* y, const TernaryView& W, const QuantizedActs& x, int 
 // y[R, O]; R == 1 runs the matvec kernel.
 void ternary_matmul(float* y, const TernaryView& W, const QuantizedActs& x);
 void ternary_matmul(float* y, const TernaryView& W, const QuantizedActs& x, KernelPath path);
+
+// Several products of the same input in one parallel region (gate and up; q_proj and kv_down):
+// products[i].y[R, O_i] = ternary_matmul(*products[i].W, x).
+struct TernaryOutput {
+    float* y;
+    const TernaryView* W;
+};
+void ternary_matmuls(std::span<const TernaryOutput> products, const QuantizedActs& x);
 
 // The BitLinear inference forward: y[R, O] = ternary product of quantised x[R, I]; xq is scratch
 // reused across calls.
