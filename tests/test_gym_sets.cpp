@@ -246,3 +246,49 @@ TEST(GymSet, PlaceTablesPadTheShorterOperand) {
         }
     }
 }
+
+// The compact trace: one "x+y+c=cs" / "x-y-b=bd" line per column, units first; every line's
+// arithmetic holds, each line's carry/borrow feeds the next, the answer is the lines' digits read
+// from the last line up (plus a final carry), and the problem itself is the one the step trace
+// gets for the same seed.
+TEST(GymSet, CompactTraceColumnsAddUpToTheAnswer) {
+    GymSetOptions steps = arithmetic(21, 1, 5), compact = steps;
+    compact.trace = GymTrace::Compact;
+    for (size_t i = 0; i < 400; i++) {
+        const GymRecord a = gym_candidate(steps, i), g = gym_candidate(compact, i);
+        ASSERT_EQ(a.question, g.question);
+        ASSERT_EQ(a.answer, g.answer);
+        const bool minus = g.task == "subtraction";
+        std::vector<std::string> lines;
+        size_t b = 0;
+        for (size_t e; (e = g.thinking.find('\n', b)) != std::string::npos; b = e + 1)
+            lines.push_back(g.thinking.substr(b, e - b));
+        lines.push_back(g.thinking.substr(b));
+        int carry = 0;
+        std::string digits;
+        for (const std::string& l : lines) {
+            ASSERT_EQ(l.size(), 8u) << g.thinking;
+            ASSERT_EQ(l[1], minus ? '-' : '+');
+            ASSERT_EQ(l[5], '=');
+            const int x = l[0] - '0', y = l[2] - '0', c = l[4] - '0', hi = l[6] - '0',
+                      lo = l[7] - '0';
+            ASSERT_EQ(c, carry) << g.thinking;
+            if (minus)
+                ASSERT_EQ(x - y - c, lo - 10 * hi) << l;
+            else
+                ASSERT_EQ(x + y + c, 10 * hi + lo) << l;
+            carry = hi;
+            digits = char('0' + lo) + digits;
+        }
+        if (!minus && carry) digits = "1" + digits;
+        if (minus) ASSERT_EQ(carry, 0) << "a - b with a >= b ends without a borrow";
+        digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size() - 1));
+        ASSERT_EQ(digits, g.answer) << g.question << "\n" << g.thinking;
+    }
+    // Other tasks keep their one style.
+    GymSetOptions mul = compact;
+    mul.task = "multiplication";
+    GymSetOptions mul_steps = mul;
+    mul_steps.trace = GymTrace::Steps;
+    EXPECT_EQ(gym_candidate(mul, 3).thinking, gym_candidate(mul_steps, 3).thinking);
+}

@@ -261,6 +261,14 @@ void register_gym(CLI::App& app) {
                     "the empty think block in chat data); 0 = none")
         ->capture_default_str();
     gym->add_option("--seed", o->set.seed, "Seed")->capture_default_str();
+    gym->add_option("--trace", o->set.trace,
+                    "Reasoning style of addition/subtraction: steps (place tables, one sentence "
+                    "per column) | compact (one fixed-width line per column: 7+5+0=12)")
+        ->transform(CLI::CheckedTransformer(
+            std::map<std::string, data::GymTrace>{{"steps", data::GymTrace::Steps},
+                                                  {"compact", data::GymTrace::Compact}},
+            CLI::ignore_case))
+        ->capture_default_str();
     gym->add_option("--exclude", o->exclude,
                     "JSONL files of held-out records: problems with the same question text are "
                     "skipped (the set still has --n problems)");

@@ -47,6 +47,7 @@ struct Ctx {
     Rng& r;
     bool it;
     int d;
+    bool compact = false;  // GymTrace::Compact
     const S& L(const S& en, const S& itv) const { return it ? itv : en; }
 };
 
@@ -84,12 +85,46 @@ S place_table(bool it, int64_t v, size_t columns) {
     return t;
 }
 
+// The compact column trace (GymTrace::Compact): one fixed-width line per column, units first,
+// "x+y+c=cs" (addition: the two-digit sum, its first digit the carry) or "x-y-b=bd" (subtraction:
+// the borrow out, then the digit), carry/borrow in always written. Every line has the same tokens
+// in the same places, so each digit a model must fetch (an operand digit from the question, the
+// carry from the line above, the answer digits from the lines) sits at a fixed distance or next to
+// a fixed landmark; the step trace's place names and growing "so far" copies make the same
+// retrievals depend on the numbers' lengths.
+S compact_columns(int64_t a, int64_t b, bool minus) {
+    const auto da = digits_lsb(a), db = digits_lsb(b);
+    const size_t cols = std::max(da.size(), db.size());
+    S t;
+    int c = 0;
+    for (size_t i = 0; i < cols; ++i) {
+        const int x = i < da.size() ? da[i] : 0, y = i < db.size() ? db[i] : 0;
+        t += str(x) + (minus ? "-" : "+") + str(y) + (minus ? "-" : "+") + str(c) + "=";
+        if (minus) {
+            int r = x - y - c;
+            c = r < 0;
+            t += str(c) + str(r + 10 * c);
+        } else {
+            const int sum = x + y + c;
+            c = sum / 10;
+            t += str(c) + str(sum % 10);
+        }
+        t += i + 1 < cols ? "\n" : "";
+    }
+    return t;
+}
+
 GymRecord addition(Ctx c) {
     int n = c.d + 1;
     int64_t a = with_digits(c.r, n), b = with_digits(c.r, int(c.r.range(std::max(1, n - 1), n)));
     if (c.r.chance(0.5)) std::swap(a, b);
     GymRecord g;
     g.question = c.L("What is ", "Quanto fa ") + str(a) + " + " + str(b) + "?";
+    g.answer = str(a + b);
+    if (c.compact) {
+        g.thinking = compact_columns(a, b, false);
+        return g;
+    }
     auto da = digits_lsb(a), db = digits_lsb(b);
     const size_t cols = std::max(da.size(), db.size());
     S t = place_table(c.it, a, cols) + place_table(c.it, b, cols);
@@ -119,6 +154,11 @@ GymRecord subtraction(Ctx c) {
     if (a < b) std::swap(a, b);
     GymRecord g;
     g.question = c.L("What is ", "Quanto fa ") + str(a) + " - " + str(b) + "?";
+    g.answer = str(a - b);
+    if (c.compact) {
+        g.thinking = compact_columns(a, b, true);
+        return g;
+    }
     auto da = digits_lsb(a), db = digits_lsb(b);
     S t = place_table(c.it, a, da.size()) + place_table(c.it, b, da.size());
     int borrow = 0;
@@ -811,7 +851,7 @@ const std::vector<std::string>& gym_tasks() {
 }
 
 GymRecord gym_generate(const std::string& task, const std::string& lang, int difficulty,
-                       uint64_t seed) {
+                       uint64_t seed, GymTrace trace) {
     if (lang != "en" && lang != "it") fail("gym: --lang must be en or it, got \"" + lang + "\"");
     if (difficulty < 1 || difficulty > 12)
         fail("gym: --difficulty must be in 1..12, got " + std::to_string(difficulty));
@@ -819,7 +859,7 @@ GymRecord gym_generate(const std::string& task, const std::string& lang, int dif
         if (name != task) continue;
         Rng r{seed * 0x9e3779b97f4a7c15ull + fnv(task) + (lang == "it" ? 0x17 : 0)};
         r.next();
-        GymRecord g = gen(Ctx{r, lang == "it", difficulty});
+        GymRecord g = gen(Ctx{r, lang == "it", difficulty, trace == GymTrace::Compact});
         g.task = task;
         g.lang = lang;
         g.difficulty = difficulty;
@@ -878,7 +918,7 @@ GymRecord candidate(const GymSetOptions& opt, const std::vector<std::string>& ta
     int span = opt.max_difficulty - opt.min_difficulty + 1;
     // A separate hash of the record seed: the difficulty must not correlate with the problem.
     int d = opt.min_difficulty + int(mix64(s ^ 0x5bd1e9955bd1e995ull) % uint64_t(span));
-    GymRecord g = gym_generate(t, l, d, s);
+    GymRecord g = gym_generate(t, l, d, s, opt.trace);
     if (d <= opt.direct_max_difficulty) g.thinking.clear();
     return g;
 }

@@ -25,8 +25,14 @@ const std::vector<std::string>& gym_tasks();
 // (addition/subtraction: d+1 digits; multiplication: (d+1) x ceil((d+1)/2) digits) or the steps
 // (expression: d+1 operations; sort: d+2 numbers; word problems: d steps; letters: word/phrase
 // length). Throws np::Error on an unknown task or language or difficulty < 1.
+// Reasoning style of addition and subtraction (other tasks have one style): Steps writes place
+// tables and one sentence per column with the result so far; Compact writes one fixed-width line
+// per column, "x+y+c=cs" / "x-y-b=bd" (see gym.cpp) — far fewer tokens, and a layout a small model
+// can learn to read within minutes.
+enum class GymTrace { Steps, Compact };
+
 GymRecord gym_generate(const std::string& task, const std::string& lang, int difficulty,
-                       uint64_t seed);
+                       uint64_t seed, GymTrace trace = GymTrace::Steps);
 
 // n problems; task "all" cycles through every task and lang "both" alternates en/it. Record i
 // depends only on (task, lang, difficulty, seed, i). The same as gym_generate_set with one
@@ -43,6 +49,7 @@ struct GymSetOptions {
     // prepare` renders as the empty think block. 0 = every problem is answered with thinking.
     int direct_max_difficulty = 0;
     uint64_t seed = 0;
+    GymTrace trace = GymTrace::Steps;
     bool unique = false;  // drop a candidate whose question text appeared earlier in the set
 };
 
