@@ -5,12 +5,7 @@
 # Usage: eval_cli.sh PATH/TO/nanoprime
 set -euo pipefail
 
-CLI=${1:?usage: eval_cli.sh PATH/TO/nanoprime}
-PY=/usr/bin/python3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP"
-export OMP_WAIT_POLICY=passive
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp working dir, fail
 
 cat > model.json <<'JSON'
 {"architecture": "nanoprime", "vocab_size": 320, "d_model": 8, "n_layers": 2, "layer_pattern": "MA",

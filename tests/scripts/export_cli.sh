@@ -6,12 +6,7 @@
 # Usage: export_cli.sh PATH/TO/nanoprime
 set -euo pipefail
 
-CLI=${1:?usage: export_cli.sh PATH/TO/nanoprime}
-PY=/usr/bin/python3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP"
-export OMP_WAIT_POLICY=passive
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp working dir, fail
 
 "$CLI" init --preset nano --seed 1 --out ckpt >/dev/null
 for i in $(seq 1 40); do

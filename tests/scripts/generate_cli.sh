@@ -5,14 +5,7 @@
 # Usage: generate_cli.sh PATH/TO/nanoprime
 set -euo pipefail
 
-CLI=${1:?usage: generate_cli.sh PATH/TO/nanoprime}
-PY=/usr/bin/python3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP"
-export OMP_WAIT_POLICY=passive
-
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp working dir, fail
 # expect_error WHAT_THE_MESSAGE_NAMES ARGS...: the command fails and its stderr names the culprit.
 expect_error() {
     local want=$1

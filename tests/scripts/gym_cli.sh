@@ -58,4 +58,14 @@ PYEOF
 grep -q -- "--difficulty must be D or A-B" "$T/err" || fail "range error: $(cat "$T/err")"
 "$NP" gym --task addition,nope --out "$T/x.jsonl" 2>"$T/err" && fail "bad task list accepted"
 grep -q 'unknown task "nope"' "$T/err" || fail "task error: $(cat "$T/err")"
+# --trace compact: one fixed-width line per column (GymSet.CompactTrace* checks the arithmetic)
+"$NP" gym --task addition --difficulty 2 --trace compact --n 3 --out "$T/c.jsonl"
+/usr/bin/python3 - "$T/c.jsonl" <<'PY' || fail "compact trace"
+import json, re, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    assert all(re.fullmatch(r"\d\+\d\+[01]=\d\d", x) for x in r["thinking"].split("\n")), r
+PY
+"$NP" gym --trace bogus --out "$T/x.jsonl" 2>"$T/err" && fail "bad --trace accepted"
+grep -q -- "--trace" "$T/err" || fail "trace error: $(cat "$T/err")"
 echo "gym_cli: ok"

@@ -6,14 +6,7 @@
 # Usage: infer_cli.sh PATH/TO/nanoprime
 set -euo pipefail
 
-CLI=${1:?usage: infer_cli.sh PATH/TO/nanoprime}
-PY=/usr/bin/python3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP"
-export OMP_WAIT_POLICY=passive
-
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp working dir, fail
 
 cat > model.json <<'JSON'
 {"architecture": "nanoprime", "vocab_size": 320, "d_model": 64, "n_layers": 4, "layer_pattern": "MMMA",
@@ -59,6 +52,14 @@ assert tg["cache_bytes"] == 41 * d["cache_bytes_per_token"], (tg, d["cache_bytes
 PY
 
 # errors
+# with the bandwidth measured: one fraction per timed generation repetition, each set against
+# the bandwidth measured right before it
+"$CLI" bench -m m2.gguf -p 0 -n 8 -t 1 -r 2 --out bw.json > /dev/null
+"$PY" -c "
+import json; r = json.load(open('bw.json'))['results'][0]
+assert len(r['bandwidth_fraction_samples']) == 2 and len(r['read_bandwidth_samples']) == 2, r
+assert all(b > 0 for b in r['read_bandwidth_samples']) and r['bandwidth_fraction'] > 0, r
+" || fail "bench bandwidth fractions"
 if "$CLI" bench -m m2.gguf -t 0 >/dev/null 2>err.txt; then fail "bench -t 0 accepted"; fi
 grep -q -- "--threads" err.txt || fail "bench -t 0 error does not name --threads"
 head -c 5000 m2.gguf > cut.gguf
