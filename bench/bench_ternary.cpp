@@ -306,6 +306,30 @@ int main(int argc, char** argv) {
                 big_cols, threads, s * rate * threads / (double(big_rows) * big_cols), gbps,
                 100 * gbps / bw);
         }
+        // Decode reads many small matrices, not one big one: a sequence of FFN-sized [2048, 768]
+        // TQ2_0 matrices (~400 KB each) adding up to more than the caches, one product each.
+        {
+            const int rows = 2048, cols = 768, count = quick ? 96 : 160;
+            const PackedTernary one = make_matrix(TernaryFormat::TQ2_0, rows, cols, rng);
+            const std::vector<PackedTernary> seq(size_t(count), one);
+            const QuantizedActs x = make_acts(1, cols, rng);
+            std::vector<float> ys(static_cast<size_t>(rows));
+            const KernelPath best = best_kernel_path();
+            const double s = min_seconds(
+                [&] {
+                    for (const PackedTernary& p : seq)
+                        ternary_matvec(ys.data(), p.view(), x, 0, best);
+                },
+                2, quick ? 2 : 5);
+            const double bytes = double(one.data.size()) * count;
+            std::printf("| %-26s | %-6s | %-10s | %5dx%-5d | %7d | %11.4f | %8.2f | %9.1f |\n",
+                        ("matvec seq " + std::to_string(count) + " x " +
+                         std::to_string(one.data.size() >> 10) + " KiB")
+                            .c_str(),
+                        "tq2_0", kernel_path_name(best), rows, cols, threads,
+                        s * rate * threads / (double(rows) * cols * count), bytes / s / 1e9,
+                        100 * bytes / s / 1e9 / bw);
+        }
     }
     std::printf(
         "\ncyc/weight: ticks per weight per thread (TSC cycles, not core cycles); GB/s: packed"

@@ -88,8 +88,9 @@ TEST(DenseRows, MatvecMatchesReferenceAtOneAndTwoThreads) {
     std::mt19937 rng(2);
     std::normal_distribution<float> nd(0.f, 1.f);
     const int keep = omp_get_max_threads();
-    // 40 columns: not a multiple of 32, so F32/F16 take the scalar loop; 4096 rows x 768: large
-    // enough for the multi-threaded path.
+    // 40 columns: not a multiple of 32, so F32/F16 take the scalar loop; 64 columns: Q8_0 takes it
+    // (its SIMD body works on 4 blocks, multiples of 128); 4096 rows x 768: large enough for the
+    // multi-threaded path.
     struct Shape {
         int rows, cols;
     };

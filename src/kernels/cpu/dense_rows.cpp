@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/q8_0.h"
 
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
@@ -89,7 +90,16 @@ float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Rows whose cols are a multiple of 32 (every preset's d_model); others use the reference loop.
+// acc + d_w * d_x * (w · x) for one Q8_0 block of weights and one of activations.
+inline __m256 q8_block_fma(const BlockQ8_0& w, const BlockQ8_0& x, __m256 acc) {
+    const __m256i wq = _mm256_loadu_si256((const __m256i*)w.qs);
+    const __m256i xv = _mm256_loadu_si256((const __m256i*)x.qs);
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xv, wq));
+    const __m256 dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+    return _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w.d) * _cvtsh_ss(x.d)), dots, acc);
+}
+
+// Rows whose cols are a multiple of 128 (every preset's d_model); others use the reference loop.
 // Four independent accumulators per row: one FMA chain would be latency-bound (4 cycles per FMA)
 // far below the memory bandwidth this product is limited by.
 float dot_avx2(const DenseView& W, const uint8_t* p, const float* x, const BlockQ8_0* xq) {
@@ -116,18 +126,14 @@ float dot_avx2(const DenseView& W, const uint8_t* p, const float* x, const Block
         }
         case DenseType::Q8_0: {
             // ggml's q8_0 x q8_0 dot: |w| (unsigned) times x with w's sign, pair sums in int16
-            // (|w|, |x| <= 127: no saturation), widened to int32, one float FMA per block.
+            // (|w|, |x| <= 127: no saturation), widened to int32, one float FMA per block. Four
+            // blocks per step, each into its own accumulator named at compile time: an index
+            // computed at run time (acc[k & 3]) keeps the accumulators on the stack and turns
+            // the loop into a store-to-load chain (~9 cycles per block instead of ~2).
             const auto* b = reinterpret_cast<const BlockQ8_0*>(p);
-            const __m256i ones = _mm256_set1_epi16(1);
-            for (int k = 0; k < W.cols / kQ8Block; k++) {
-                const __m256i wq = _mm256_loadu_si256((const __m256i*)b[k].qs);
-                const __m256i xv = _mm256_loadu_si256((const __m256i*)xq[k].qs);
-                const __m256i pairs =
-                    _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xv, wq));
-                const __m256 dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-                const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[k].d) * _cvtsh_ss(xq[k].d));
-                acc[k & 3] = _mm256_fmadd_ps(d, dots, acc[k & 3]);
-            }
+            const int nb = W.cols / kQ8Block;
+            for (int k = 0; k < nb; k += 4)
+                for (int u = 0; u < 4; u++) acc[u] = q8_block_fma(b[k + u], xq[k + u], acc[u]);
             break;
         }
     }
@@ -156,13 +162,14 @@ void dense_matvec(float* y, const DenseView& W, const float* x) {
     const size_t rb = W.row_bytes();
     const BlockQ8_0* xq = quantized_x(W, x);
 #ifdef NP_DENSE_AVX2
-    const bool simd = W.cols % 32 == 0;
+    const bool simd = W.cols % (W.type == DenseType::Q8_0 ? 4 * kQ8Block : 32) == 0;
 #else
     const bool simd = false;
 #endif
 #pragma omp parallel for schedule(static) if (W.bytes() > (size_t(1) << 17))
     for (int o = 0; o < W.rows; o++) {
         const uint8_t* p = W.data + size_t(o) * rb;
+        for (size_t c = 0; c < rb; c += 64) prefetch_weights(p + kWeightPrefetchBytes + c);
 #ifdef NP_DENSE_AVX2
         y[o] = simd ? dot_avx2(W, p, x, xq) : dot_reference(W, p, x, xq);
 #else

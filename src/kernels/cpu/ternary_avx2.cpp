@@ -7,6 +7,7 @@
 #include "kernels/cpu/ternary_impl.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/ternary_x86_inl.h"
 
 namespace np::kern::detail {
@@ -37,6 +38,8 @@ NP_AVX2 void tq2_rows(const KernelArgs& a, int o, const DotOut& out) {
         for (int r = 0; r < NR; r++) s[r] = _mm256_setzero_si256();
         for (int b = b0; b < b1; b++) {
             const int8_t* xb = a.x + b * kTernaryBlock;
+            for (int r = 0; r < NR; r++)
+                prefetch_weights(w[r] + size_t(b) * sizeof(BlockTQ2_0) + kWeightPrefetchBytes);
             for (int j = 0; j < 2; j++) {
                 const int8_t* xj = xb + 128 * j;
                 const __m256i x0 = ld(xj), x1 = ld(xj + 32), x2 = ld(xj + 64), x3 = ld(xj + 96);
@@ -76,6 +79,7 @@ NP_AVX2 void tq1_rows(const KernelArgs& a, int o, const DotOut& out) {
     for (int b = 0; b < a.nblocks; b++) {
         const int8_t* xb = a.x + b * kTernaryBlock;
         for (int r = 0; r < NR; r++) {
+            prefetch_weights(w[r] + kWeightPrefetchBytes);
             __m256i s = _mm256_setzero_si256();
             __m256i c[8];
             tq1_block_codes(w[r], k, c);

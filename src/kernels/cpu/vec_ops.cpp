@@ -1,0 +1,166 @@
+#include "kernels/cpu/vec_ops.h"
+
+#include "model/ops.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define NP_VEC_AVX2 1
+#endif
+
+namespace np::kern {
+
+float dot_f32_reference(const float* a, const float* b, int n) {
+    float s = 0;
+    for (int k = 0; k < n; k++) s += a[k] * b[k];
+    return s;
+}
+
+float dot_i8_f32_reference(const int8_t* a, const float* b, int n) {
+    float s = 0;
+    for (int k = 0; k < n; k++) s += float(a[k]) * b[k];
+    return s;
+}
+
+float ssm_row_update_reference(float* S, float decay, float dtx, const float* B, const float* C,
+                               int n) {
+    float acc = 0;
+    for (int k = 0; k < n; k++) {
+        S[k] = decay * S[k] + dtx * B[k];
+        acc += S[k] * C[k];
+    }
+    return acc;
+}
+
+#ifdef NP_VEC_AVX2
+namespace {
+
+float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// 8 int8 -> 8 floats.
+__m256 load_i8x8(const int8_t* p) {
+    return _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+// exp_fast (model/ops.h) on 8 lanes: the same clamp, reduction and polynomial, so the lanes equal
+// the scalar function up to FMA contraction.
+__m256 exp_fast8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 k =
+        _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), _mm256_set1_ps(0.5f)));
+    const __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187e-06f),
+                                      _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), x));
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    for (float c : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    const __m256i bits =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+__m256 silu8(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.f);
+    const __m256 e = exp_fast8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_mul_ps(x, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+}
+
+}  // namespace
+#endif
+
+float dot_f32(const float* a, const float* b, int n) {
+    int k = 0;
+    float s = 0;
+#ifdef NP_VEC_AVX2
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; k + 16 <= n; k += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), acc1);
+    }
+    for (; k + 8 <= n; k += 8)
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc0);
+    s = hsum(_mm256_add_ps(acc0, acc1));
+#endif
+    for (; k < n; k++) s += a[k] * b[k];
+    return s;
+}
+
+float dot_i8_f32(const int8_t* a, const float* b, int n) {
+    int k = 0;
+    float s = 0;
+#ifdef NP_VEC_AVX2
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; k + 16 <= n; k += 16) {
+        acc0 = _mm256_fmadd_ps(load_i8x8(a + k), _mm256_loadu_ps(b + k), acc0);
+        acc1 = _mm256_fmadd_ps(load_i8x8(a + k + 8), _mm256_loadu_ps(b + k + 8), acc1);
+    }
+    for (; k + 8 <= n; k += 8)
+        acc0 = _mm256_fmadd_ps(load_i8x8(a + k), _mm256_loadu_ps(b + k), acc0);
+    s = hsum(_mm256_add_ps(acc0, acc1));
+#endif
+    for (; k < n; k++) s += float(a[k]) * b[k];
+    return s;
+}
+
+void axpy_i8_f32(float* y, float alpha, const int8_t* x, int n) {
+    int k = 0;
+#ifdef NP_VEC_AVX2
+    const __m256 va = _mm256_set1_ps(alpha);
+    for (; k + 8 <= n; k += 8)
+        _mm256_storeu_ps(y + k, _mm256_fmadd_ps(va, load_i8x8(x + k), _mm256_loadu_ps(y + k)));
+#endif
+    for (; k < n; k++) y[k] += alpha * float(x[k]);
+}
+
+float ssm_row_update(float* S, float decay, float dtx, const float* B, const float* C, int n) {
+    int k = 0;
+    float acc = 0;
+#ifdef NP_VEC_AVX2
+    const __m256 vd = _mm256_set1_ps(decay), vx = _mm256_set1_ps(dtx);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; k + 16 <= n; k += 16) {
+        const __m256 s0 =
+            _mm256_fmadd_ps(vd, _mm256_loadu_ps(S + k), _mm256_mul_ps(vx, _mm256_loadu_ps(B + k)));
+        const __m256 s1 = _mm256_fmadd_ps(vd, _mm256_loadu_ps(S + k + 8),
+                                          _mm256_mul_ps(vx, _mm256_loadu_ps(B + k + 8)));
+        _mm256_storeu_ps(S + k, s0);
+        _mm256_storeu_ps(S + k + 8, s1);
+        acc0 = _mm256_fmadd_ps(s0, _mm256_loadu_ps(C + k), acc0);
+        acc1 = _mm256_fmadd_ps(s1, _mm256_loadu_ps(C + k + 8), acc1);
+    }
+    acc = hsum(_mm256_add_ps(acc0, acc1));
+#endif
+    for (; k < n; k++) {
+        S[k] = decay * S[k] + dtx * B[k];
+        acc += S[k] * C[k];
+    }
+    return acc;
+}
+
+void gated_act(float* out, const float* g, const float* u, int n, bool swiglu) {
+    int k = 0;
+#ifdef NP_VEC_AVX2
+    if (swiglu)
+        for (; k + 8 <= n; k += 8)
+            _mm256_storeu_ps(out + k,
+                             _mm256_mul_ps(silu8(_mm256_loadu_ps(g + k)), _mm256_loadu_ps(u + k)));
+#endif
+    for (; k < n; k++) {
+        const float a = g[k];
+        out[k] = (swiglu ? silu(a) : (a > 0 ? a * a : 0.f)) * u[k];
+    }
+}
+
+void silu_rows(float* out, const float* x, int n) {
+    int k = 0;
+#ifdef NP_VEC_AVX2
+    for (; k + 8 <= n; k += 8) _mm256_storeu_ps(out + k, silu8(_mm256_loadu_ps(x + k)));
+#endif
+    for (; k < n; k++) out[k] = silu(x[k]);
+}
+
+}  // namespace np::kern
