@@ -10,9 +10,11 @@
 #include <random>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/cpu/dense_rows.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/q8_0.h"
+#include "kernels/cpu/q8_0_x8.h"
 
 using namespace np::kern;
 
@@ -138,4 +140,38 @@ TEST(DenseRows, Q8ActivationQuantizationErrorIsSmall) {
             EXPECT_LT(err, 1e-5) << dense_type_name(t);
         }
     }
+}
+
+// The 8-row repacked Q8_0 head (kernels/cpu/q8_0_x8.h): its plain loop equals the row-layout
+// reference, and its SIMD product matches both at 1 and 2 threads, for row counts with and
+// without a partial last group of 8.
+TEST(DenseRows, RepackedQ8MatchesRowLayout) {
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    const int keep = omp_get_max_threads();
+    for (auto [rows, cols] : {std::pair{37, 64}, std::pair{4101, 768}, std::pair{8, 32}}) {
+        const DenseMatrix m = make_matrix(DenseType::Q8_0, rows, cols, rng);
+        const Q8_0x8Matrix p = Q8_0x8Matrix::repack(m.view);
+        EXPECT_EQ(p.rows(), rows);
+        EXPECT_EQ(p.bytes(), size_t((rows + 7) / 8) * 8 * m.view.row_bytes());
+        std::vector<float> x(static_cast<size_t>(cols));
+        for (auto& v : x) v = nd(rng);
+        std::vector<float> want(static_cast<size_t>(rows)), ref(want.size()), got(want.size());
+        dense_matvec_reference(want.data(), m.view, x.data());
+        q8_0x8_matvec_reference(ref.data(), p, x.data());
+        for (int threads : {1, 2}) {
+            omp_set_num_threads(threads);
+            q8_0x8_matvec(got.data(), p, x.data());
+            for (int o = 0; o < rows; o++) {
+                const float tol = 1e-5f * (1 + std::fabs(want[size_t(o)]));
+                EXPECT_NEAR(ref[size_t(o)], want[size_t(o)], tol)
+                    << rows << "x" << cols << " " << o;
+                EXPECT_NEAR(got[size_t(o)], want[size_t(o)], tol)
+                    << rows << "x" << cols << " t" << threads << " " << o;
+            }
+        }
+    }
+    omp_set_num_threads(keep);
+    const DenseMatrix f16 = make_matrix(DenseType::F16, 8, 32, rng);
+    EXPECT_THROW(Q8_0x8Matrix::repack(f16.view), np::Error);
 }

@@ -16,8 +16,11 @@
 #include "core/file_io.h"
 #include "infer/export.h"
 #include "infer/gguf.h"
+#include "infer/packed_model.h"
+#include "kernels/cpu/dense_rows.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/q8_0.h"
+#include "kernels/cpu/q8_0_x8.h"
 #include "kernels/cpu/ternary_pack.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
@@ -285,6 +288,31 @@ void check_round_trip(const Ckpt& c, const ExportOptions& opt) {
     EXPECT_EQ(est.ternary_weights, got.ternary_weights);
     // The tokenizer estimate is generous for this tiny vocabulary.
     EXPECT_GT(est.metadata, got.metadata / 2);
+
+    // The loaded model: a Q8_0 head is repacked for the decode product (and its file pages
+    // released); the product and the embedding rows read back from the file must be unchanged.
+    {
+        const auto pm = np::infer::PackedModel::from_gguf(out);
+        const np::kern::DenseView& head = pm->head();
+        EXPECT_EQ(pm->head_q8x8() != nullptr, opt.embed == "q8_0" && np::kern::q8_0x8_has_simd());
+        if (pm->head_q8x8()) {
+            std::vector<float> x(size_t(head.cols)), want(size_t(head.rows)),
+                got(size_t(head.rows));
+            for (int i = 0; i < head.cols; i++) x[size_t(i)] = std::sin(0.7f * float(i));
+            np::kern::dense_matvec_reference(want.data(), head, x.data());
+            np::kern::q8_0x8_matvec(got.data(), *pm->head_q8x8(), x.data());
+            for (int o = 0; o < head.rows; o++)
+                EXPECT_NEAR(got[size_t(o)], want[size_t(o)],
+                            1e-5f * (1 + std::fabs(want[size_t(o)])))
+                    << o;
+        }
+        std::vector<float> row(size_t(head.cols)), want_row(size_t(head.cols));
+        np::kern::dense_row(row.data(), pm->embed(), 3);
+        const np::gguf::Tensor& te = f.tensor("embed.weight");
+        np::kern::DenseView ev{pm->embed().type, head.rows, head.cols, te.data};
+        np::kern::dense_row(want_row.data(), ev, 3);
+        EXPECT_EQ(row, want_row);
+    }
 
     // Reading every tensor makes the mapping resident; it can never exceed the file.
     f.touch_all();

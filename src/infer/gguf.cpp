@@ -972,6 +972,15 @@ void GgufFile::validate_tokenizer() {
     get_string("tokenizer.chat_template");
 }
 
+void GgufFile::release_pages(const uint8_t* p, size_t n) const {
+    const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t lo = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+    const uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+    const uintptr_t map_lo = reinterpret_cast<uintptr_t>(base_);
+    if (!base_ || hi <= lo || lo < map_lo || hi > map_lo + size_) return;
+    ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // advisory: errors ignored
+}
+
 size_t GgufFile::resident_bytes() const {
     if (!base_) return 0;
     const size_t page = size_t(::sysconf(_SC_PAGESIZE));

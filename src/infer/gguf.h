@@ -183,6 +183,10 @@ public:
     // Reads one byte of every page of every tensor, so that resident_bytes() afterwards is what a
     // run that uses all weights keeps in memory. Returns a checksum so it cannot be optimised away.
     uint64_t touch_all() const;
+    // Drops the mapping's resident pages inside [p, p + n) (whole pages only; madvise DONTNEED, a
+    // later read faults them back in from the page cache): for a tensor that was copied into
+    // another layout and is rarely read from the file afterwards.
+    void release_pages(const uint8_t* p, size_t n) const;
 
     // Metadata, in file order. Typed getters throw naming the file and key when the key is absent
     // or has another type; integer getters accept any integer type whose value fits.

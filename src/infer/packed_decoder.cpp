@@ -116,7 +116,10 @@ void PackedDecoder::run_chunk(const int32_t* tokens, int R, float* logits) {
     if (logits) {
         rmsnorm_forward(n_.data(), rstd_.data(), x_.data() + size_t(R - 1) * D, pm.final_norm(), 1,
                         D, eps);
-        kern::dense_matvec(logits, pm.head(), n_.data());
+        if (const kern::Q8_0x8Matrix* h = pm.head_q8x8())
+            kern::q8_0x8_matvec(logits, *h, n_.data());
+        else
+            kern::dense_matvec(logits, pm.head(), n_.data());
     }
 }
 

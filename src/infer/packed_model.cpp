@@ -154,6 +154,12 @@ std::shared_ptr<const PackedModel> PackedModel::from_gguf(const std::string& pat
 }
 
 void PackedModel::finish() {
+    if (head_.type == kern::DenseType::Q8_0 && kern::q8_0x8_has_simd()) {
+        head_q8x8_ = std::make_unique<kern::Q8_0x8Matrix>(kern::Q8_0x8Matrix::repack(head_));
+        // The repacked copy replaces the file's pages for the product; a tied embedding still
+        // reads its rows from the file (a few pages per token).
+        if (file_) file_->release_pages(head_.data, head_.bytes());
+    }
     const MlaDims ad = cfg_.mla;
     kv_up_q_.clear();
     kv_up_q_.reserve(layers_.size());

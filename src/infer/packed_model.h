@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/dense_rows.h"
+#include "kernels/cpu/q8_0_x8.h"
 #include "kernels/cpu/ternary_pack.h"
 #include "model/config.h"
 #include "model/model.h"
@@ -59,6 +60,9 @@ public:
     const ModelConfig& config() const { return cfg_; }
     const kern::DenseView& embed() const { return embed_; }
     const kern::DenseView& head() const { return head_; }  // == embed() when tied
+    // A Q8_0 head repacked 8 rows at a time for the decode product (kernels/cpu/q8_0_x8.h), where
+    // this build has its SIMD kernel; else nullptr and the head is used as head().
+    const kern::Q8_0x8Matrix* head_q8x8() const { return head_q8x8_.get(); }
     const float* final_norm() const { return final_norm_; }
     const std::vector<PackedLayer>& layers() const { return layers_; }
     kern::TernaryFormat format() const { return format_; }
@@ -88,6 +92,7 @@ private:
     std::vector<std::vector<float>> dense_f32_;  // embedding / untied head (from_checkpoint)
     std::unique_ptr<gguf::GgufFile> file_;
     std::vector<std::vector<int8_t>> kv_up_q_;
+    std::unique_ptr<kern::Q8_0x8Matrix> head_q8x8_;
 };
 
 }  // namespace np::infer

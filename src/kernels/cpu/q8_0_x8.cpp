@@ -1,0 +1,131 @@
+#include "kernels/cpu/q8_0_x8.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/cpu/fp16.h"
+#include "kernels/cpu/prefetch.h"
+#include "kernels/cpu/q8_0.h"
+
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+#include <immintrin.h>
+#define NP_Q8X8_AVX2 1
+#endif
+
+namespace np::kern {
+
+Q8_0x8Matrix Q8_0x8Matrix::repack(const DenseView& W) {
+    if (W.type != DenseType::Q8_0 || W.cols % kQ8Block != 0)
+        fail("Q8_0x8Matrix: expected a Q8_0 matrix with a multiple of 32 columns");
+    Q8_0x8Matrix m;
+    m.rows_ = W.rows;
+    m.cols_ = W.cols;
+    const int nb = W.cols / kQ8Block, groups = (W.rows + 7) / 8;
+    m.blocks_.assign(size_t(groups) * nb, BlockQ8_0x8{});
+#pragma omp parallel for schedule(static)
+    for (int g = 0; g < groups; g++)
+        for (int r = 0; r < 8 && 8 * g + r < W.rows; r++) {
+            const auto* src =
+                reinterpret_cast<const BlockQ8_0*>(W.data + size_t(8 * g + r) * W.row_bytes());
+            for (int k = 0; k < nb; k++) {
+                BlockQ8_0x8& b = m.blocks_[size_t(g) * nb + k];
+                b.d[r] = src[k].d;
+                for (int c = 0; c < 8; c++)
+                    std::memcpy(b.qs + 32 * c + 4 * r, src[k].qs + 4 * c, 4);
+            }
+        }
+    return m;
+}
+
+namespace {
+
+// Row r of group g (r < 8) into y, from x quantised to Q8_0 blocks.
+float row_dot_reference(const BlockQ8_0x8* grp, int r, int nb, const BlockQ8_0* xq) {
+    float s = 0;
+    for (int k = 0; k < nb; k++) {
+        int32_t bs = 0;
+        for (int c = 0; c < 8; c++)
+            for (int j = 0; j < 4; j++)
+                bs += int32_t(grp[k].qs[32 * c + 4 * r + j]) * xq[k].qs[4 * c + j];
+        s += fp16_to_fp32(grp[k].d[r]) * fp16_to_fp32(xq[k].d) * float(bs);
+    }
+    return s;
+}
+
+std::vector<BlockQ8_0>& quantized_x(const float* x, int cols) {
+    thread_local std::vector<BlockQ8_0> xq;  // grows once, then reused
+    xq.resize(size_t(cols / kQ8Block));
+    quantize_row_q8_0(xq.data(), x, cols);
+    return xq;
+}
+
+#ifdef NP_Q8X8_AVX2
+// y[8g..8g+7]: lane r of every vector belongs to row r. Per block: 8 slices of 4 activations,
+// each broadcast to the 8 rows; |w| x (x with w's sign) in int16 pairs (no saturation: |w|, |x|
+// <= 127), widened to int32 and summed over the block; then one fp16->fp32 conversion of the 8
+// scales and one FMA for the block.
+void group_dot_avx2(float* y8, const BlockQ8_0x8* grp, int nb, const BlockQ8_0* xq,
+                    const float* xd) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int k = 0; k < nb; k++) {
+        const BlockQ8_0x8& b = grp[k];
+        const char* ahead = reinterpret_cast<const char*>(&b) + kWeightPrefetchBytes;
+        for (int l = 0; l < 272; l += 64) prefetch_weights(ahead + l);
+        __m256i s = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) {
+            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c));
+            int32_t x4;
+            std::memcpy(&x4, xq[k].qs + 4 * c, 4);
+            const __m256i xv = _mm256_set1_epi32(x4);
+            const __m256i pairs =
+                _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(pairs, ones));
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.d)));
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[k])), _mm256_cvtepi32_ps(s), acc);
+    }
+    _mm256_storeu_ps(y8, acc);
+}
+#endif
+
+}  // namespace
+
+bool q8_0x8_has_simd() {
+#ifdef NP_Q8X8_AVX2
+    return true;
+#else
+    return false;
+#endif
+}
+
+void q8_0x8_matvec_reference(float* y, const Q8_0x8Matrix& W, const float* x) {
+    const std::vector<BlockQ8_0>& xq = quantized_x(x, W.cols());
+    for (int o = 0; o < W.rows(); o++)
+        y[o] = row_dot_reference(W.group(o / 8), o % 8, W.blocks_per_row(), xq.data());
+}
+
+void q8_0x8_matvec(float* y, const Q8_0x8Matrix& W, const float* x) {
+#ifdef NP_Q8X8_AVX2
+    const int nb = W.blocks_per_row(), full = W.rows() / 8;
+    const std::vector<BlockQ8_0>& xq = quantized_x(x, W.cols());
+    thread_local std::vector<float> xd_buf;
+    xd_buf.resize(size_t(nb));
+    for (int k = 0; k < nb; k++) xd_buf[size_t(k)] = fp16_to_fp32(xq[size_t(k)].d);
+    // Plain pointers into this thread's buffers: inside the parallel region a thread_local name
+    // would denote each worker's own (empty) instance.
+    const BlockQ8_0* xqp = xq.data();
+    const float* xd = xd_buf.data();
+#pragma omp parallel for schedule(static) if (W.bytes() > (size_t(1) << 17))
+    for (int g = 0; g < full; g++) group_dot_avx2(y + 8 * g, W.group(g), nb, xqp, xd);
+    if (full * 8 < W.rows()) {  // the last, partial group
+        float y8[8];
+        group_dot_avx2(y8, W.group(full), nb, xqp, xd);
+        for (int o = full * 8; o < W.rows(); o++) y[o] = y8[o - full * 8];
+    }
+#else
+    q8_0x8_matvec_reference(y, W, x);
+#endif
+}
+
+}  // namespace np::kern
