@@ -159,6 +159,13 @@ TEST(DenseRows, RepackedQ8MatchesRowLayout) {
         std::vector<float> want(static_cast<size_t>(rows)), ref(want.size()), got(want.size());
         dense_matvec_reference(want.data(), m.view, x.data());
         q8_0x8_matvec_reference(ref.data(), p, x.data());
+        std::vector<float> row(static_cast<size_t>(cols)), want_row(row.size());
+        for (int r : {0, rows / 2, rows - 1}) {
+            p.dequantize_row(row.data(), r);
+            dense_row(want_row.data(), m.view, r);
+            EXPECT_EQ(row, want_row) << rows << "x" << cols << " row " << r;
+        }
+        EXPECT_THROW(p.dequantize_row(row.data(), rows), np::Error);
         for (int threads : {1, 2}) {
             omp_set_num_threads(threads);
             q8_0x8_matvec(got.data(), p, x.data());

@@ -307,7 +307,7 @@ void check_round_trip(const Ckpt& c, const ExportOptions& opt) {
                     << o;
         }
         std::vector<float> row(size_t(head.cols)), want_row(size_t(head.cols));
-        np::kern::dense_row(row.data(), pm->embed(), 3);
+        pm->embed_row(row.data(), 3);
         const np::gguf::Tensor& te = f.tensor("embed.weight");
         np::kern::DenseView ev{pm->embed().type, head.rows, head.cols, te.data};
         np::kern::dense_row(want_row.data(), ev, 3);

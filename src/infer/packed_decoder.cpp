@@ -97,7 +97,7 @@ void PackedDecoder::run_chunk(const int32_t* tokens, int R, float* logits) {
     const ModelConfig& cfg = pm.config();
     const int D = cfg.d_model;
     const float eps = float(cfg.norm_eps);
-    for (int t = 0; t < R; t++) kern::dense_row(x_.data() + size_t(t) * D, pm.embed(), tokens[t]);
+    for (int t = 0; t < R; t++) pm.embed_row(x_.data() + size_t(t) * D, tokens[t]);
     const size_t RD = size_t(R) * D;
     for (int l = 0; l < cfg.n_layers; l++) {
         const PackedLayer& L = pm.layers()[l];

@@ -156,8 +156,8 @@ std::shared_ptr<const PackedModel> PackedModel::from_gguf(const std::string& pat
 void PackedModel::finish() {
     if (head_.type == kern::DenseType::Q8_0 && kern::q8_0x8_has_simd()) {
         head_q8x8_ = std::make_unique<kern::Q8_0x8Matrix>(kern::Q8_0x8Matrix::repack(head_));
-        // The repacked copy replaces the file's pages for the product; a tied embedding still
-        // reads its rows from the file (a few pages per token).
+        // The repacked copy replaces the file's pages for the product and, when tied, for the
+        // embedding lookups.
         if (file_) file_->release_pages(head_.data, head_.bytes());
     }
     const MlaDims ad = cfg_.mla;
@@ -169,6 +169,13 @@ void PackedModel::finish() {
         kern::unpack_ternary(kv_up_q_.back().data(), L.mla.kv_up);
         L.mla.kv_up_q = kv_up_q_.back().data();
     }
+}
+
+void PackedModel::embed_row(float* out, int token) const {
+    if (head_q8x8_ && cfg_.tie_embeddings)
+        head_q8x8_->dequantize_row(out, token);
+    else
+        kern::dense_row(out, embed_, token);
 }
 
 std::string PackedModel::describe() const {

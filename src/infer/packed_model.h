@@ -61,8 +61,12 @@ public:
     const kern::DenseView& embed() const { return embed_; }
     const kern::DenseView& head() const { return head_; }  // == embed() when tied
     // A Q8_0 head repacked 8 rows at a time for the decode product (kernels/cpu/q8_0_x8.h), where
-    // this build has its SIMD kernel; else nullptr and the head is used as head().
+    // this build has its SIMD kernel; else nullptr and the head is used as head(). A tied
+    // embedding is then read from the repacked copy too, so the file's pages of the table are
+    // not needed after loading (they are released: one resident copy, not two).
     const kern::Q8_0x8Matrix* head_q8x8() const { return head_q8x8_.get(); }
+    // out[d_model] = embedding row of `token`.
+    void embed_row(float* out, int token) const;
     const float* final_norm() const { return final_norm_; }
     const std::vector<PackedLayer>& layers() const { return layers_; }
     kern::TernaryFormat format() const { return format_; }

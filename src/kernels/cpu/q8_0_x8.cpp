@@ -1,6 +1,7 @@
 #include "kernels/cpu/q8_0_x8.h"
 
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 #include "kernels/cpu/fp16.h"
@@ -35,6 +36,18 @@ Q8_0x8Matrix Q8_0x8Matrix::repack(const DenseView& W) {
             }
         }
     return m;
+}
+
+void Q8_0x8Matrix::dequantize_row(float* out, int r) const {
+    if (r < 0 || r >= rows_) fail("Q8_0x8Matrix: row " + std::to_string(r) + " out of range");
+    const BlockQ8_0x8* grp = group(r / 8);
+    const int lane = r % 8;
+    for (int k = 0; k < blocks_per_row(); k++) {
+        const float d = fp16_to_fp32(grp[k].d[lane]);
+        for (int c = 0; c < 8; c++)
+            for (int j = 0; j < 4; j++)
+                out[32 * k + 4 * c + j] = float(grp[k].qs[32 * c + 4 * lane + j]) * d;
+    }
 }
 
 namespace {

@@ -34,6 +34,9 @@ public:
         return blocks_.data() + size_t(g) * size_t(blocks_per_row());
     }
     size_t bytes() const { return blocks_.size() * sizeof(BlockQ8_0x8); }
+    // out[cols] = row r dequantised (an embedding lookup in a tied table), equal to dense_row on
+    // the original matrix.
+    void dequantize_row(float* out, int r) const;
 
 private:
     int rows_ = 0, cols_ = 0;
