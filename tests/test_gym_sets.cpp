@@ -281,7 +281,9 @@ TEST(GymSet, CompactTraceColumnsAddUpToTheAnswer) {
             digits = char('0' + lo) + digits;
         }
         if (!minus && carry) digits = "1" + digits;
-        if (minus) ASSERT_EQ(carry, 0) << "a - b with a >= b ends without a borrow";
+        if (minus) {
+            ASSERT_EQ(carry, 0) << "a - b with a >= b ends without a borrow";
+        }
         digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size() - 1));
         ASSERT_EQ(digits, g.answer) << g.question << "\n" << g.thinking;
     }
