@@ -96,19 +96,24 @@ STEPS_PRE=()
 STEPS_SFT=()
 [ -z "${DEMO_SFT_STEPS:-}" ] || STEPS_SFT=(--steps "$DEMO_SFT_STEPS")
 
+# train_stage NAME CONFIG INIT DATA VAL_DATA [FLAGS...]: a fresh run in $OUT/NAME, timed.
+train_stage() {
+    local name=$1 config=$2 init=$3 data=$4 val=$5 t0
+    shift 5
+    t0=$(now)
+    rm -rf "${OUT:?}/$name"
+    $NP train --config "$config" --init "$init" --data "$data" --val-data "$val" \
+        --out "$OUT/$name" --threads "$THREADS" "$@"
+    stage "$name" "$t0"
+}
+
 echo "== 4. pretraining on plain text ($PRETRAIN_DATA)"
-T0=$(now)
-rm -rf "$OUT/pretrain"
-$NP train --config configs/demo_pretrain.json --init "$OUT/nano-init" --data "$PRETRAIN_DATA" \
-    --val-data "$D/shards/gym_text" --out "$OUT/pretrain" --threads "$THREADS" "${STEPS_PRE[@]}"
-stage pretrain "$T0"
+train_stage pretrain configs/demo_pretrain.json "$OUT/nano-init" "$PRETRAIN_DATA" \
+    "$D/shards/gym_text" "${STEPS_PRE[@]}"
 
 echo "== 5. thinking SFT (chat format, loss on the assistant's tokens only)"
-T0=$(now)
-rm -rf "$OUT/sft"
-$NP train --config configs/demo_sft.json --init "$OUT/pretrain/final" --data "$D/shards/sft" \
-    --val-data "$D/shards/sft" --out "$OUT/sft" --threads "$THREADS" "${STEPS_SFT[@]}"
-stage sft "$T0"
+train_stage sft configs/demo_sft.json "$OUT/pretrain/final" "$D/shards/sft" "$D/shards/sft" \
+    "${STEPS_SFT[@]}"
 stage training "$T_ALL"
 $NP plot "$OUT/pretrain" --out "$OUT/pretrain/metrics.svg"
 $NP plot "$OUT/sft" --out "$OUT/sft/metrics.svg"

@@ -5,14 +5,9 @@
 # Usage: eval_cli.sh PATH/TO/nanoprime
 set -euo pipefail
 
-source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp working dir, fail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp dir, fail, expect_error, ...
 
-cat > model.json <<'JSON'
-{"architecture": "nanoprime", "vocab_size": 320, "d_model": 8, "n_layers": 2, "layer_pattern": "MA",
- "tie_embeddings": true, "norm_eps": 1e-6, "max_seq_len": 256, "ffn": {"act": "swiglu", "hidden": 12},
- "mamba": {"expand": 2, "head_dim": 4, "d_state": 3, "n_groups": 1, "d_conv": 4},
- "mla": {"n_heads": 2, "qk_nope_dim": 3, "qk_rope_dim": 4, "v_dim": 3, "kv_rank": 5, "rope_theta": 100}}
-JSON
+write_micro_model_json
 "$CLI" init --config model.json --out ckpt --seed 3 >/dev/null
 "$CLI" gym --task addition --n 3 --difficulty 1 --seed 1 --out gym.jsonl >/dev/null 2>&1
 "$CLI" gym --task sort --n 2 --difficulty 2 --seed 2 --out sort.jsonl >/dev/null 2>&1

@@ -5,26 +5,11 @@
 # Usage: generate_cli.sh PATH/TO/nanoprime
 set -euo pipefail
 
-source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp working dir, fail
-# expect_error WHAT_THE_MESSAGE_NAMES ARGS...: the command fails and its stderr names the culprit.
-expect_error() {
-    local want=$1
-    shift
-    if "$CLI" "$@" >/dev/null 2>err.txt </dev/null; then fail "accepted: $*"; fi
-    grep -q -- "$want" err.txt || { cat err.txt; fail "error for '$*' does not name $want"; }
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp dir, fail, expect_error, ...
 
-cat > model.json <<'JSON'
-{"architecture": "nanoprime", "vocab_size": 320, "d_model": 8, "n_layers": 2, "layer_pattern": "MA",
- "tie_embeddings": true, "norm_eps": 1e-6, "max_seq_len": 256, "ffn": {"act": "swiglu", "hidden": 12},
- "mamba": {"expand": 2, "head_dim": 4, "d_state": 3, "n_groups": 1, "d_conv": 4},
- "mla": {"n_heads": 2, "qk_nope_dim": 3, "qk_rope_dim": 4, "v_dim": 3, "kv_rank": 5, "rope_theta": 100}}
-JSON
+write_micro_model_json
 "$CLI" init --config model.json --out ckpt --seed 3 >/dev/null
-for i in $(seq 1 60); do
-    echo "What is $((i * 37)) + $((i * 11))? The answer is $((i * 48)). Ciao, però è così."
-done > corpus.txt
-"$CLI" tokenizer train --input corpus.txt --vocab 300 --out tok.json >/dev/null 2>&1
+train_tiny_tokenizer tok.json
 
 # Errors: a missing model, a model without tokenizer, bad flags.
 expect_error "nope" generate --model nope --prompt hi

@@ -6,7 +6,7 @@
 # Usage: infer_cli.sh PATH/TO/nanoprime
 set -euo pipefail
 
-source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp working dir, fail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp dir, fail, expect_error, ...
 
 cat > model.json <<'JSON'
 {"architecture": "nanoprime", "vocab_size": 320, "d_model": 64, "n_layers": 4, "layer_pattern": "MMMA",
@@ -15,10 +15,7 @@ cat > model.json <<'JSON'
  "mla": {"n_heads": 4, "qk_nope_dim": 12, "qk_rope_dim": 8, "v_dim": 16, "kv_rank": 24, "rope_theta": 10000}}
 JSON
 "$CLI" init --config model.json --out ckpt --seed 5 >/dev/null
-for i in $(seq 1 60); do
-    echo "What is $((i * 37)) + $((i * 11))? The answer is $((i * 48)). Ciao, però è così."
-done > corpus.txt
-"$CLI" tokenizer train --input corpus.txt --vocab 300 --out ckpt/tokenizer.json >/dev/null 2>&1
+train_tiny_tokenizer ckpt/tokenizer.json
 
 "$CLI" export --ckpt ckpt --out m2.gguf --weights tq2 --embed f16 >/dev/null
 "$CLI" export --ckpt ckpt --out m1.gguf --weights tq1 --embed f16 >/dev/null

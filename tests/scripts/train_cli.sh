@@ -7,13 +7,8 @@
 # Usage: train_cli.sh PATH/TO/nanoprime
 set -euo pipefail
 
-CLI=${1:?usage: train_cli.sh PATH/TO/nanoprime}
-PY=python3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP"
 # Two threads exercise the parallel reductions; passive waiting keeps them cheap on a busy machine.
-export OMP_WAIT_POLICY=passive
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp dir, fail, expect_error, ...
 
 cat > model.json <<'JSON'
 {"architecture": "nanoprime", "vocab_size": 64, "d_model": 8, "n_layers": 2, "layer_pattern": "MA",
@@ -166,11 +161,6 @@ cmp S/samples.jsonl S2/samples.jsonl
 echo "samples: samples.jsonl written every 2 steps, identical after a resume"
 
 # Errors name the field or flag.
-expect_error() {  # expect_error PATTERN ARGS...
-    local pat=$1; shift
-    if "$CLI" "$@" > err.txt 2>&1; then echo "expected failure: $*"; exit 1; fi
-    grep -q -- "$pat" err.txt || { echo "error for '$*' does not mention '$pat':"; cat err.txt; exit 1; }
-}
 expect_error "batch" train --config train.json --out E --batch 0
 expect_error "--lr cannot change" train --resume A --lr 0.1
 expect_error "already holds a run" train --config train.json --out A

@@ -1,9 +1,10 @@
 // Software prefetch for the decode products, which stream their weights from DRAM once per token.
-// The hardware prefetchers alone leave a 2-thread matvec at ~50-70% of the read bandwidth on a
-// Zen 3 (they restart at every 4 KiB page and every new matrix); asking for the line 2 KiB ahead of
-// the one being multiplied brings a 64 MiB TQ2_0 matvec to ~80% and a sequence of model-sized
-// matrices from ~60% to ~70% (bench/bench_ternary "stream" rows). Distances of 1-8 KiB measured
-// within noise of each other; 2 KiB also works for rows of 200 bytes (d_model 768) to 1 KiB.
+// The hardware prefetchers alone left a 2-thread TQ2_0 matvec at ~45-50% of the read bandwidth on
+// a Zen 3 VM (they restart at every 4 KiB page and every new matrix); asking for the line 2 KiB
+// ahead of the one being multiplied brought it to ~70-80% (a one-off A/B harness during
+// development, medians of 15 runs; distances of 1-8 KiB were within noise of each other, the
+// non-temporal hint was slower). bench/bench_ternary's "matvec seq" row and bench/bench_head show
+// the kernels' streamed throughput with it.
 #pragma once
 #include <cstddef>
 
