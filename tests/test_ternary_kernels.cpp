@@ -284,6 +284,27 @@ TEST(TernaryKernelsActs, Int8IdenticalToOpsQuantizer) {
     }
 }
 
+TEST(TernaryKernelsActs, SimdQuantiserGivesTheReferenceBytes) {
+    // Lengths around the 32- and 8-lane bodies and the tails; ties at .5 after scaling, and a
+    // row whose maximum sits in the scalar tail.
+    std::mt19937 rng(9);
+    std::normal_distribution<float> nd(0.f, 2.f);
+    for (int C : {1, 7, 8, 31, 32, 33, 63, 100, 256, 333, 768, 1000}) {
+        const int R = 3;
+        std::vector<float> x(size_t(R) * C);
+        for (auto& v : x) v = nd(rng);
+        for (int c = 0; c < C; c++) x[size_t(C) + c] = float(c % 7 - 3) * 0.25f;
+        x[size_t(2) * C + C - 1] = 50.f;
+        QuantizedActs fast, ref;
+        quantize_acts_int8(fast, x.data(), R, C);
+        quantize_acts_int8_reference(ref, x.data(), R, C);
+        ASSERT_EQ(fast.q, ref.q) << "C=" << C;
+        EXPECT_EQ(fast.scale, ref.scale) << "C=" << C;
+        EXPECT_EQ(fast.inv_scale, ref.inv_scale) << "C=" << C;
+        EXPECT_EQ(fast.qsum, ref.qsum) << "C=" << C;
+    }
+}
+
 TEST(TernaryKernelsDispatch, PathsAndNames) {
     const auto paths = available_kernel_paths();
     ASSERT_FALSE(paths.empty());

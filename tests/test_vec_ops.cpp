@@ -131,3 +131,26 @@ TEST(VecOps, SiluSaturatesWithoutInfOrNan) {
         EXPECT_NEAR(y[i], np::silu(x[i]), 1e-6f * std::fabs(np::silu(x[i]))) << x[i];
     }
 }
+
+TEST(VecOps, RmsnormRowMatchesPlainLoopAndOpsForward) {
+    std::mt19937 rng(7);
+    for (int n : kLengths) {
+        const auto x = normals(n, rng, 3.f), w = normals(n, rng);
+        std::vector<float> y(static_cast<size_t>(n)), y_ref(y.size()), y_ops(y.size());
+        const float rs = rmsnorm_row(y.data(), x.data(), w.data(), n, 1e-6f);
+        const float rs_ref = rmsnorm_row_reference(y_ref.data(), x.data(), w.data(), n, 1e-6f);
+        float rs_ops = 0;
+        np::rmsnorm_forward(y_ops.data(), &rs_ops, x.data(), w.data(), 1, n, 1e-6f);
+        EXPECT_EQ(rs_ref, rs_ops) << "n=" << n;  // the reference is the training forward's loop
+        // Only the order of the sum of squares differs: relative error of a few ulp per term.
+        EXPECT_NEAR(rs, rs_ref, 4e-7f * float(n + 4) * rs_ref) << "n=" << n;
+        for (int k = 0; k < n; k++)
+            EXPECT_NEAR(y[size_t(k)], y_ref[size_t(k)],
+                        4e-7f * float(n + 4) * (std::fabs(y_ref[size_t(k)]) + 1e-30f))
+                << "n=" << n << " k=" << k;
+    }
+    // All zero: rs = 1/sqrt(eps), y = 0.
+    std::vector<float> z(40, 0.f), w(40, 1.f), y(40, 1.f);
+    EXPECT_FLOAT_EQ(rmsnorm_row(y.data(), z.data(), w.data(), 40, 1e-6f), 1000.f);
+    for (float v : y) EXPECT_EQ(v, 0.f);
+}

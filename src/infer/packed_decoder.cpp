@@ -16,6 +16,15 @@
 
 namespace np::infer {
 
+namespace {
+
+// y[R, C] = RMSNorm(x[R, C]) * w, row by row on the calling thread (kern::rmsnorm_row).
+void rmsnorm_rows(float* y, const float* x, const float* w, int R, int C, float eps) {
+    for (int t = 0; t < R; t++) kern::rmsnorm_row(y + size_t(t) * C, x + size_t(t) * C, w, C, eps);
+}
+
+}  // namespace
+
 PackedDecoder::PackedDecoder(std::shared_ptr<const PackedModel> model, int chunk)
     : model_(std::move(model)), chunk_(chunk) {
     if (chunk_ < 1) fail("PackedDecoder: chunk must be >= 1");
@@ -35,7 +44,6 @@ PackedDecoder::PackedDecoder(std::shared_ptr<const PackedModel> model, int chunk
                                  m.d_inner(), a.q_dim(), a.kv_down_dim(), a.o_dim()});
     const size_t rows = size_t(chunk_) * widest;
     for (auto* v : {&x_, &n_, &tmp_, &a_, &b_, &c_, &d_}) v->assign(rows, 0.f);
-    rstd_.assign(chunk_, 0.f);
     rope_cos_.assign(std::max(1, a.qk_rope_dim / 2), 0.f);
     rope_sin_.assign(rope_cos_.size(), 0.f);
     thread_scratch_.resize(omp_get_max_threads());
@@ -101,21 +109,20 @@ void PackedDecoder::run_chunk(const int32_t* tokens, int R, float* logits) {
     const size_t RD = size_t(R) * D;
     for (int l = 0; l < cfg.n_layers; l++) {
         const PackedLayer& L = pm.layers()[l];
-        rmsnorm_forward(n_.data(), rstd_.data(), x_.data(), L.mixer_norm, R, D, eps);
+        rmsnorm_rows(n_.data(), x_.data(), L.mixer_norm, R, D, eps);
         if (L.kind == 'M')
             mamba_chunk(tmp_.data(), n_.data(), R, L, mamba_[l]);
         else
             mla_chunk(tmp_.data(), n_.data(), R, L, mla_[l]);
         for (size_t k = 0; k < RD; k++) x_[k] += tmp_[k];
-        rmsnorm_forward(n_.data(), rstd_.data(), x_.data(), L.ffn_norm, R, D, eps);
+        rmsnorm_rows(n_.data(), x_.data(), L.ffn_norm, R, D, eps);
         ffn_chunk(tmp_.data(), n_.data(), R, L);
         for (size_t k = 0; k < RD; k++) x_[k] += tmp_[k];
     }
     pos_ += R;
     n_past_ += R;
     if (logits) {
-        rmsnorm_forward(n_.data(), rstd_.data(), x_.data() + size_t(R - 1) * D, pm.final_norm(), 1,
-                        D, eps);
+        kern::rmsnorm_row(n_.data(), x_.data() + size_t(R - 1) * D, pm.final_norm(), D, eps);
         if (const kern::Q8_0x8Matrix* h = pm.head_q8x8())
             kern::q8_0x8_matvec(logits, *h, n_.data());
         else
@@ -136,10 +143,12 @@ void PackedDecoder::mamba_chunk(float* out, const float* h, int R, const PackedL
     kern::ternary_linear_forward(zx, w.in_proj, h, R, xq_);  // [R, Ip] = [z | xBC | dt]
 
     // Causal depthwise conv over the window (K-1 cached inputs, then this chunk), same
-    // accumulation order as the training forward and the reference step. Channels are independent:
-    // each thread convolves (and shifts the window of) its own channel range; silu's exp makes this
-    // worth two threads even for one token.
-#pragma omp parallel if (size_t(R) * C >= 1024)
+    // accumulation order as the training forward and the reference step, one tap at a time over
+    // contiguous channels (weights transposed to [K, C] at load, so the loops vectorise). Channels
+    // are independent: a long chunk splits them over the threads; one token's ~1 us of work stays
+    // on the calling thread, below the cost of a parallel region.
+    const float* wT = w.conv_wT;
+#pragma omp parallel if (size_t(R) * C >= (size_t(1) << 16))
     {
         const int nth = omp_get_num_threads(), id = omp_get_thread_num();
         const int per = ((C + nth - 1) / nth + 7) & ~7;
@@ -147,12 +156,13 @@ void PackedDecoder::mamba_chunk(float* out, const float* h, int R, const PackedL
         for (int t = 0; t < R; t++) {
             const float* xin = zx + size_t(t) * Ip + Di;
             float* o = xbc + size_t(t) * C;
-            for (int c = c0; c < c1; c++) {
-                float v = w.conv_b[c];
-                for (int j = 0; j < K - 1; j++)
-                    v += w.conv_w[size_t(c) * K + j] * st.conv[size_t(j) * C + c];
-                o[c] = v + w.conv_w[size_t(c) * K + K - 1] * xin[c];
+            std::copy(w.conv_b + c0, w.conv_b + c1, o + c0);
+            for (int j = 0; j < K - 1; j++) {
+                const float *wj = wT + size_t(j) * C, *sj = st.conv.data() + size_t(j) * C;
+                for (int c = c0; c < c1; c++) o[c] += wj[c] * sj[c];
             }
+            const float* wl = wT + size_t(K - 1) * C;
+            for (int c = c0; c < c1; c++) o[c] = o[c] + wl[c] * xin[c];
             kern::silu_rows(o + c0, o + c0, c1 - c0);
             if (K > 1) {
                 for (int j = 0; j + 1 < K - 1; j++)
@@ -182,7 +192,7 @@ void PackedDecoder::mamba_chunk(float* out, const float* h, int R, const PackedL
             kern::gated_act(yh, row + hh * P, yh, P, true);  // y * silu(z)
         }
     }
-    rmsnorm_forward(d_.data(), rstd_.data(), y, w.norm_w, R, Di, float(cfg.norm_eps));
+    rmsnorm_rows(d_.data(), y, w.norm_w, R, Di, float(cfg.norm_eps));
     kern::ternary_linear_forward(out, w.out_proj, d_.data(), R, xq_);
 }
 
@@ -204,10 +214,8 @@ void PackedDecoder::mla_chunk(float* out, const float* h, int R, const PackedLay
     // Append the chunk to the cache: c = RMSNorm(kv_down[:r]) quantised to int8 exactly as kv_up
     // would quantise it, and k_rope rotated to its position.
     const int n0 = int(st.inv_s.size());
-    for (int t = 0; t < R; t++) {
-        float rs;
-        rmsnorm_forward(lat + size_t(t) * r, &rs, kvd + size_t(t) * KD, w.kv_norm, 1, r, eps);
-    }
+    for (int t = 0; t < R; t++)
+        kern::rmsnorm_row(lat + size_t(t) * r, kvd + size_t(t) * KD, w.kv_norm, r, eps);
     kern::quantize_acts_int8(lat_q_, lat, R, r);
     for (int t = 0; t < R; t++) {
         st.cq.insert(st.cq.end(), lat_q_.row(t), lat_q_.row(t) + r);
@@ -253,7 +261,7 @@ void PackedDecoder::mla_chunk(float* out, const float* h, int R, const PackedLay
         for (int i = 0; i < dv; i++)
             oh[i] = gamma * kern::dot_i8_f32(Wup + size_t(hh * kvw + dn + i) * r, cbar, r);
     }
-    rmsnorm_forward(d_.data(), rstd_.data(), o, w.o_norm, R, OW, eps);
+    rmsnorm_rows(d_.data(), o, w.o_norm, R, OW, eps);
     kern::ternary_linear_forward(out, w.o_proj, d_.data(), R, xq_);
 }
 
@@ -350,7 +358,7 @@ void PackedDecoder::ffn_chunk(float* out, const float* h, int R, const PackedLay
 #pragma omp parallel for schedule(static) if (RF >= (size_t(1) << 16))
     for (int t = 0; t < R; t++)
         kern::gated_act(m + size_t(t) * F, g + size_t(t) * F, u + size_t(t) * F, F, swiglu);
-    rmsnorm_forward(d_.data(), rstd_.data(), m, L.ffn.down_norm, R, F, float(cfg.norm_eps));
+    rmsnorm_rows(d_.data(), m, L.ffn.down_norm, R, F, float(cfg.norm_eps));
     kern::ternary_linear_forward(out, L.ffn.down, d_.data(), R, xq_);
 }
 

@@ -66,7 +66,7 @@ private:
     int64_t n_past_ = 0;
     // Scratch, sized for chunk_ tokens on first use and reused: no allocation per token.
     kern::QuantizedActs xq_, lat_q_;
-    std::vector<float> x_, n_, tmp_, rstd_, a_, b_, c_, d_;
+    std::vector<float> x_, n_, tmp_, a_, b_, c_, d_;
     std::vector<float> rope_cos_, rope_sin_;
     std::vector<std::vector<float>> thread_scratch_;     // per OpenMP thread: scores
     std::vector<float> att_q_, att_qr_, att_cbar_;       // [chunk*nh, r | dr | r]

@@ -160,6 +160,17 @@ void PackedModel::finish() {
         // embedding lookups.
         if (file_) file_->release_pages(head_.data, head_.bytes());
     }
+    const MambaDims md = cfg_.mamba;
+    const int C = md.conv_dim(), K = md.d_conv;
+    conv_wT_.clear();
+    conv_wT_.reserve(layers_.size());
+    for (PackedLayer& L : layers_) {
+        if (L.kind != 'M') continue;
+        std::vector<float>& t = conv_wT_.emplace_back(size_t(K) * C);
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < K; j++) t[size_t(j) * C + c] = L.mamba.conv_w[size_t(c) * K + j];
+        L.mamba.conv_wT = t.data();
+    }
     const MlaDims ad = cfg_.mla;
     kv_up_q_.clear();
     kv_up_q_.reserve(layers_.size());
@@ -211,6 +222,7 @@ size_t PackedModel::weight_bytes() const {
     size_t b = f32_.size() * 4;
     for (const auto& p : packed_) b += p.data.size();
     for (const auto& q : kv_up_q_) b += q.size();
+    for (const auto& t : conv_wT_) b += t.size() * 4;
     for (const auto& d : dense_f32_) b += d.size() * 4;
     return b;
 }

@@ -23,6 +23,7 @@ namespace np::infer {
 struct PackedMamba {
     kern::TernaryView in_proj, out_proj;                          // [Ip, D], [D, d_inner]
     const float *conv_w, *conv_b, *dt_bias, *A_log, *D, *norm_w;  // [C,K] [C] [H] [H] [H] [d_inner]
+    const float* conv_wT;  // conv_w transposed to [K, C] (PackedModel's copy): taps over channels
 };
 
 struct PackedMla {
@@ -83,7 +84,7 @@ public:
 
 private:
     PackedModel() = default;
-    void finish();  // unpacks kv_up, checks shapes
+    void finish();  // repacks the head, unpacks kv_up, transposes the conv weights
 
     ModelConfig cfg_;
     kern::TernaryFormat format_ = kern::TernaryFormat::TQ2_0;
@@ -96,6 +97,7 @@ private:
     std::vector<std::vector<float>> dense_f32_;  // embedding / untied head (from_checkpoint)
     std::unique_ptr<gguf::GgufFile> file_;
     std::vector<std::vector<int8_t>> kv_up_q_;
+    std::vector<std::vector<float>> conv_wT_;
     std::unique_ptr<kern::Q8_0x8Matrix> head_q8x8_;
 };
 

@@ -20,7 +20,9 @@ struct QuantizedActs {
     const int8_t* row(int r) const { return q.data() + size_t(r) * cols_padded; }
 };
 
-// x[R, C] -> out (buffers resized, reused across calls).
+// x[R, C] -> out (buffers resized, reused across calls). AVX2 where the build targets it; the
+// reference is the plain loop, and both give the same bytes.
 void quantize_acts_int8(QuantizedActs& out, const float* x, int R, int C);
+void quantize_acts_int8_reference(QuantizedActs& out, const float* x, int R, int C);
 
 }  // namespace np::kern

@@ -1,5 +1,7 @@
 #include "kernels/cpu/vec_ops.h"
 
+#include <cmath>
+
 #include "model/ops.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -29,6 +31,14 @@ float ssm_row_update_reference(float* S, float decay, float dtx, const float* B,
         acc += S[k] * C[k];
     }
     return acc;
+}
+
+float rmsnorm_row_reference(float* y, const float* x, const float* w, int n, float eps) {
+    float ss = 0;
+    for (int k = 0; k < n; k++) ss += x[k] * x[k];
+    const float rs = 1.f / std::sqrt(ss / float(n) + eps);
+    for (int k = 0; k < n; k++) y[k] = x[k] * rs * w[k];
+    return rs;
 }
 
 #ifdef NP_VEC_AVX2
@@ -158,6 +168,19 @@ void gated_act(float* out, const float* g, const float* u, int n, bool swiglu) {
         const float a = g[k];
         out[k] = (swiglu ? silu(a) : (a > 0 ? a * a : 0.f)) * u[k];
     }
+}
+
+float rmsnorm_row(float* y, const float* x, const float* w, int n, float eps) {
+    const float rs = 1.f / std::sqrt(dot(x, x, n) / float(n) + eps);
+    int k = 0;
+#ifdef NP_VEC_AVX2
+    const __m256 vr = _mm256_set1_ps(rs);
+    for (; k + 8 <= n; k += 8)
+        _mm256_storeu_ps(y + k, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + k), vr),
+                                              _mm256_loadu_ps(w + k)));
+#endif
+    for (; k < n; k++) y[k] = x[k] * rs * w[k];
+    return rs;
 }
 
 void silu_rows(float* out, const float* x, int n) {

@@ -1,8 +1,8 @@
 // Small vector kernels of the decode step that are not matrix products: dot products and axpy over
 // the int8 latent cache (MLA attention), the Mamba-2 state update of one head row, and the
-// SiLU-gated elementwise products. Each has a plain loop (the *_reference functions, what the
-// tests compare against) and an AVX2 body where the build targets AVX2 (-march=native on an AVX2
-// CPU); elsewhere the plain loop is the implementation.
+// SiLU-gated elementwise products, and RMSNorm of one row. Each has a plain loop (the *_reference
+// functions, what the tests compare against) and an AVX2 body where the build targets AVX2
+// (-march=native on an AVX2 CPU); elsewhere the plain loop is the implementation.
 //
 // Why not `#pragma omp simd reduction`: GCC finishes such a reduction by storing the vector
 // accumulator and adding its lanes one by one, ~30 scalar adds per call; the decode step makes
@@ -26,10 +26,15 @@ float ssm_row_update(float* S, float decay, float dtx, const float* B, const flo
 void gated_act(float* out, const float* g, const float* u, int n, bool swiglu);
 // out[k] = silu(x[k]); out may alias x.
 void silu_rows(float* out, const float* x, int n);
+// y[k] = x[k] * rs * w[k] with rs = 1 / sqrt(mean(x^2) + eps), one row (DESIGN §2.1's RMSNorm);
+// returns rs. The decode step normalises one row at a time, where np::rmsnorm_forward's parallel
+// loop would open a parallel region for a microsecond of work.
+float rmsnorm_row(float* y, const float* x, const float* w, int n, float eps);
 
 float dot_f32_reference(const float* a, const float* b, int n);
 float dot_i8_f32_reference(const int8_t* a, const float* b, int n);
 float ssm_row_update_reference(float* S, float decay, float dtx, const float* B, const float* C,
                                int n);
+float rmsnorm_row_reference(float* y, const float* x, const float* w, int n, float eps);
 
 }  // namespace np::kern
