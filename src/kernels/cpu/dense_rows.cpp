@@ -8,6 +8,7 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/q8_0.h"
+#include "kernels/cpu/row_shares.h"
 
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #include <immintrin.h>
@@ -166,17 +167,19 @@ void dense_matvec(float* y, const DenseView& W, const float* x) {
 #else
     const bool simd = false;
 #endif
-#pragma omp parallel for schedule(static) if (W.bytes() > (size_t(1) << 17))
-    for (int o = 0; o < W.rows; o++) {
-        const uint8_t* p = W.data + size_t(o) * rb;
-        for (size_t c = 0; c < rb; c += 64) prefetch_weights(p + kWeightPrefetchBytes + c);
+    const int grain = std::max(1, int(4096 / rb));  // chunks of >= 4 KiB (row_shares.h)
+    parallel_for_shared_rows(W.rows, W.bytes() > (size_t(1) << 17), 1, grain, [&](int b, int e) {
+        for (int o = b; o < e; o++) {
+            const uint8_t* p = W.data + size_t(o) * rb;
+            for (size_t c = 0; c < rb; c += 64) prefetch_weights(p + kWeightPrefetchBytes + c);
 #ifdef NP_DENSE_AVX2
-        y[o] = simd ? dot_avx2(W, p, x, xq) : dot_reference(W, p, x, xq);
+            y[o] = simd ? dot_avx2(W, p, x, xq) : dot_reference(W, p, x, xq);
 #else
-        (void)simd;
-        y[o] = dot_reference(W, p, x, xq);
+            (void)simd;
+            y[o] = dot_reference(W, p, x, xq);
 #endif
-    }
+        }
+    });
 }
 
 }  // namespace np::kern

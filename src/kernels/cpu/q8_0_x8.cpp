@@ -7,6 +7,7 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/q8_0.h"
+#include "kernels/cpu/row_shares.h"
 
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #include <immintrin.h>
@@ -129,8 +130,10 @@ void q8_0x8_matvec(float* y, const Q8_0x8Matrix& W, const float* x) {
     // would denote each worker's own (empty) instance.
     const BlockQ8_0* xqp = xq.data();
     const float* xd = xd_buf.data();
-#pragma omp parallel for schedule(static) if (W.bytes() > (size_t(1) << 17))
-    for (int g = 0; g < full; g++) group_dot_avx2(y + 8 * g, W.group(g), nb, xqp, xd);
+    // Groups shared out as the ternary products share rows (row_shares.h).
+    parallel_for_shared_rows(full, W.bytes() > (size_t(1) << 17), 1, 1, [&](int b, int e) {
+        for (int g = b; g < e; g++) group_dot_avx2(y + 8 * g, W.group(g), nb, xqp, xd);
+    });
     if (full * 8 < W.rows()) {  // the last, partial group
         float y8[8];
         group_dot_avx2(y8, W.group(full), nb, xqp, xd);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/row_shares.h"
 #include "kernels/cpu/ternary_impl.h"
 
 namespace np::kern {
@@ -103,10 +104,10 @@ struct Product {
 
 // Every product of `products` (same input x, tokens t0..t0+ntok) in one parallel region: products
 // that share their input (gate and up, q_proj and kv_down) need one region, not two. Each
-// product's rows are split evenly over the threads in a multiple of 4 (the SIMD kernels work on
-// row pairs/quads); `nowait` lets a thread go on to the next product. (Tried: dynamic tiles, 4 or
-// 16 per thread — slower in A/B runs on the 2-core VM.) Small runs stay on the calling thread: a
-// parallel region costs microseconds.
+// product's rows are split into one share per thread (RowShares): a thread works through its own
+// shares in product order, then takes rows off the back of shares that are not done yet, so no
+// thread waits at the end of the region while another still has rows. Small runs stay on the
+// calling thread: a parallel region costs microseconds.
 void run(std::span<const Product> products, const QuantizedActs& x, int t0, int ntok, bool matmul,
          KernelPath path) {
     const PathKernels& k = kernels_for(path);
@@ -117,7 +118,19 @@ void run(std::span<const Product> products, const QuantizedActs& x, int t0, int 
         max_blocks = std::max(max_blocks, p.W->nblocks());
     }
     const int nprod = int(products.size());
-#pragma omp parallel if (work >= (int64_t(1) << 18))
+    const int nth = work >= (int64_t(1) << 18) ? omp_get_max_threads() : 1;
+    // The calling thread's share words (a server may run two decoders on two threads); taken by
+    // pointer, since inside the region a thread_local name would denote each worker's own copy.
+    thread_local std::vector<RowShares> shares_tls;
+    if (shares_tls.size() < products.size()) shares_tls.resize(products.size());
+    RowShares* shares = shares_tls.data();
+    for (int i = 0; i < nprod; i++) {
+        const TernaryView& W = *products[size_t(i)].W;
+        // Chunks of at least ~4 KiB of weights; rows in multiples of 4 (the SIMD row tiles).
+        const int grain = std::max(4, int(4096 / W.row_bytes()));
+        shares[i].reset(W.rows, nth, 4, grain);
+    }
+#pragma omp parallel num_threads(nth) if (nth > 1)
     {
         KernelArgs a;
         a.x = x.row(t0);
@@ -132,18 +145,24 @@ void run(std::span<const Product> products, const QuantizedActs& x, int t0, int 
             const uintptr_t p = reinterpret_cast<uintptr_t>(codes.data());
             a.codes = codes.data() + ((64 - p % 64) % 64);
         }
-        const int nth = omp_get_num_threads();
-        for (int i = 0; i < nprod; i++) {
+        auto product = [&](int i) {
             const TernaryView& W = *products[size_t(i)].W;
-            const int tile = std::max(4, ((W.rows + nth - 1) / nth + 3) & ~3);
-            const int ntiles = (W.rows + tile - 1) / tile;
-            const detail::RowsFn fn = matmul ? k.matmul[int(W.format)] : k.matvec[int(W.format)];
             a.W = W.data;
             a.row_bytes = W.row_bytes();
             a.nblocks = W.nblocks();
-#pragma omp for schedule(static) nowait
-            for (int j = 0; j < ntiles; j++)
-                fn(a, j * tile, std::min(W.rows, (j + 1) * tile), products[size_t(i)].out);
+            return matmul ? k.matmul[int(W.format)] : k.matvec[int(W.format)];
+        };
+        // A team smaller than planned (a nested region) leaves shares without an owner; the
+        // stealing pass covers them.
+        const int me = omp_get_thread_num();
+        int b = 0, e = 0;
+        for (int i = 0; i < nprod; i++) {
+            const detail::RowsFn fn = product(i);
+            while (shares[i].take_front(me, b, e)) fn(a, b, e, products[size_t(i)].out);
+        }
+        for (int i = 0; i < nprod; i++) {
+            const detail::RowsFn fn = product(i);
+            while (shares[i].steal(me, b, e)) fn(a, b, e, products[size_t(i)].out);
         }
     }
 }
