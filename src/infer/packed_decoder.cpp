@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "kernels/cpu/latent_attention.h"
 #include "kernels/cpu/ternary_kernels.h"
 #include "kernels/cpu/vec_ops.h"
 #include "model/mamba.h"
@@ -265,32 +266,23 @@ void PackedDecoder::mla_chunk(float* out, const float* h, int R, const PackedLay
     kern::ternary_linear_forward(out, w.o_proj, d_.data(), R, xq_);
 }
 
-// Row by row (decode and short prefills): scores over the visible cache, softmax, weighted sum of
-// latents. Every row is an independent task, so a chunk gives the same bits as token-by-token.
+// Decode and short prefills: each token's heads over its visible cache with the latent attention
+// kernel (kernels/cpu/latent_attention.h), the heads split into one group per thread. A head's
+// result does not depend on the grouping, so a chunk gives the same bits as token-by-token.
 void PackedDecoder::attention_rows(int M, int nh, int n0, int n_max, int r, int dr, float scale,
                                    const int8_t* cq, const float* inv_s, const float* krope) {
-    for (auto& s : thread_scratch_) s.resize(size_t(n_max));
+    const kern::LatentCache cache{cq, inv_s, krope, r, dr};
     const size_t work = size_t(M) * size_t(n_max) * (2 * r + dr);
-#pragma omp parallel for schedule(static) if (work >= (size_t(1) << 16))
-    for (int row = 0; row < M; row++) {
-        float* sc = thread_scratch_[omp_get_thread_num()].data();
-        const int n = n0 + row / nh + 1;  // causal: the cache up to and including token t
-        const float *qt = att_q_.data() + size_t(row) * r, *qr = att_qr_.data() + size_t(row) * dr;
-        float m = -std::numeric_limits<float>::infinity();
-        for (int j = 0; j < n; j++) {
-            const float s = (inv_s[j] * kern::dot_i8_f32(cq + size_t(j) * r, qt, r) +
-                             kern::dot_f32(qr, krope + size_t(j) * dr, dr)) *
-                            scale;
-            sc[j] = s;
-            m = std::max(m, s);
-        }
-        float sum = 0;
-        for (int j = 0; j < n; j++) sum += (sc[j] = std::exp(sc[j] - m));
-        float* cbar = att_cbar_.data() + size_t(row) * r;
-        std::fill(cbar, cbar + r, 0.f);
-        const float inv_sum = 1.f / sum;
-        for (int j = 0; j < n; j++)
-            kern::axpy_i8_f32(cbar, sc[j] * inv_sum * inv_s[j], cq + size_t(j) * r, r);
+    const int groups = work >= (size_t(1) << 16) ? std::min(nh, omp_get_max_threads()) : 1;
+    const int per = (nh + groups - 1) / groups, R = M / nh;
+#pragma omp parallel for schedule(static) if (groups > 1)
+    for (int item = 0; item < R * groups; item++) {
+        const int t = item / groups, h0 = (item % groups) * per, h1 = std::min(nh, h0 + per);
+        if (h0 >= h1) continue;
+        const size_t row = size_t(t) * nh + h0;
+        kern::latent_attention(att_cbar_.data() + row * r, att_q_.data() + row * r,
+                               att_qr_.data() + row * dr, h1 - h0, n0 + t + 1, cache, scale,
+                               thread_scratch_[size_t(omp_get_thread_num())]);
     }
 }
 

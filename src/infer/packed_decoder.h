@@ -13,6 +13,7 @@
 #include "infer/decoder.h"
 #include "infer/packed_model.h"
 #include "kernels/cpu/act_quant.h"
+#include "kernels/cpu/latent_attention.h"
 
 namespace np::infer {
 
@@ -68,8 +69,8 @@ private:
     kern::QuantizedActs xq_, lat_q_;
     std::vector<float> x_, n_, tmp_, a_, b_, c_, d_;
     std::vector<float> rope_cos_, rope_sin_;
-    std::vector<std::vector<float>> thread_scratch_;     // per OpenMP thread: scores
-    std::vector<float> att_q_, att_qr_, att_cbar_;       // [chunk*nh, r | dr | r]
+    std::vector<kern::LatentAttentionScratch> thread_scratch_;  // per OpenMP thread
+    std::vector<float> att_q_, att_qr_, att_cbar_;              // [chunk*nh, r | dr | r]
     std::vector<float> att_s_, att_cd_, att_m_, att_l_;  // GEMM path: scores, dequantised block
     size_t gemm_attention_min_work_ = size_t(1) << 15;
 };

@@ -1,0 +1,181 @@
+#include "kernels/cpu/latent_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/simd_avx2.h"
+#include "model/ops.h"
+
+namespace np::kern {
+
+void latent_attention_reference(float* cbar, const float* qt, const float* qr, int nh, int n,
+                                const LatentCache& cache, float scale) {
+    const int r = cache.r, dr = cache.dr;
+    std::vector<float> s(static_cast<size_t>(n));
+    for (int h = 0; h < nh; h++) {
+        const float *q = qt + size_t(h) * r, *qrh = qr + size_t(h) * dr;
+        float m = -std::numeric_limits<float>::infinity();
+        for (int j = 0; j < n; j++) {
+            float a = 0, b = 0;
+            for (int k = 0; k < r; k++) a += float(cache.c[size_t(j) * r + k]) * q[k];
+            for (int k = 0; k < dr; k++) b += qrh[k] * cache.k_rope[size_t(j) * dr + k];
+            s[size_t(j)] = (cache.inv_s[j] * a + b) * scale;
+            m = std::max(m, s[size_t(j)]);
+        }
+        float sum = 0;
+        for (int j = 0; j < n; j++) sum += (s[size_t(j)] = std::exp(s[size_t(j)] - m));
+        float* out = cbar + size_t(h) * r;
+        std::fill(out, out + r, 0.f);
+        for (int j = 0; j < n; j++) {
+            const float w = s[size_t(j)] / sum * cache.inv_s[j];
+            for (int k = 0; k < r; k++) out[k] += w * float(cache.c[size_t(j) * r + k]);
+        }
+    }
+}
+
+namespace {
+
+// s[jj] = scale * (q · cd_jj + qr · kr_jj) for jj < nb.
+void block_scores(float* s, const float* q, const float* qr, const float* cd, const float* kr,
+                  int nb, int r, int dr, float scale) {
+    int jj = 0;
+#ifdef NP_VEC_AVX2
+    const int rv = r & ~7, drv = dr & ~7;
+    for (; jj + 4 <= nb; jj += 4) {
+        const float* c0 = cd + size_t(jj) * r;
+        const float* k0 = kr + size_t(jj) * dr;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = 0; k < rv; k += 8) {
+            const __m256 x = _mm256_loadu_ps(q + k);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(c0 + k), x, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(c0 + r + k), x, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(c0 + 2 * r + k), x, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(c0 + 3 * r + k), x, a3);
+        }
+        for (int k = 0; k < drv; k += 8) {
+            const __m256 x = _mm256_loadu_ps(qr + k);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + k), x, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + dr + k), x, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + 2 * dr + k), x, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + 3 * dr + k), x, a3);
+        }
+        // Four horizontal sums at once: lanes of the result are rows jj..jj+3.
+        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        __m128 v = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        alignas(16) float t[4];
+        _mm_store_ps(t, v);
+        for (int i = 0; i < 4; i++) {
+            float e = t[i];
+            for (int k = rv; k < r; k++) e += c0[size_t(i) * r + k] * q[k];
+            for (int k = drv; k < dr; k++) e += k0[size_t(i) * dr + k] * qr[k];
+            s[jj + i] = e * scale;
+        }
+    }
+#endif
+    for (; jj < nb; jj++) {
+        float e = 0;
+        for (int k = 0; k < r; k++) e += cd[size_t(jj) * r + k] * q[k];
+        for (int k = 0; k < dr; k++) e += kr[size_t(jj) * dr + k] * qr[k];
+        s[jj] = e * scale;
+    }
+}
+
+// out[r] += sum_jj p[jj] * cd_jj: 64 columns at a time held in eight accumulators.
+void block_weighted_sum(float* out, const float* p, const float* cd, int nb, int r) {
+    int k0 = 0;
+#ifdef NP_VEC_AVX2
+    for (; k0 + 64 <= r; k0 += 64) {
+        __m256 acc[8];
+        for (int i = 0; i < 8; i++) acc[i] = _mm256_loadu_ps(out + k0 + 8 * i);
+        for (int jj = 0; jj < nb; jj++) {
+            const __m256 w = _mm256_set1_ps(p[jj]);
+            const float* c = cd + size_t(jj) * r + k0;
+            for (int i = 0; i < 8; i++)
+                acc[i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(c + 8 * i), acc[i]);
+        }
+        for (int i = 0; i < 8; i++) _mm256_storeu_ps(out + k0 + 8 * i, acc[i]);
+    }
+    for (; k0 + 8 <= r; k0 += 8) {
+        __m256 acc = _mm256_loadu_ps(out + k0);
+        for (int jj = 0; jj < nb; jj++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(p[jj]), _mm256_loadu_ps(cd + size_t(jj) * r + k0),
+                                  acc);
+        _mm256_storeu_ps(out + k0, acc);
+    }
+#endif
+    for (int jj = 0; jj < nb; jj++)
+        for (int k = k0; k < r; k++) out[k] += p[jj] * cd[size_t(jj) * r + k];
+}
+
+// p[jj] = exp(s[jj] - m) in place; returns their sum.
+float block_exp(float* p, int nb, float m) {
+    int jj = 0;
+    float sum = 0;
+#ifdef NP_VEC_AVX2
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 acc = _mm256_setzero_ps();
+    for (; jj + 8 <= nb; jj += 8) {
+        const __m256 e = simd::exp_fast8(_mm256_sub_ps(_mm256_loadu_ps(p + jj), vm));
+        _mm256_storeu_ps(p + jj, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    sum = simd::hsum(acc);
+#endif
+    for (; jj < nb; jj++) sum += (p[jj] = exp_fast(p[jj] - m));
+    return sum;
+}
+
+}  // namespace
+
+void latent_attention(float* cbar, const float* qt, const float* qr, int nh, int n,
+                      const LatentCache& cache, float scale, LatentAttentionScratch& sc) {
+    const int r = cache.r, dr = cache.dr;
+    sc.block.resize(size_t(kLatentBlock) * r);
+    sc.scores.resize(kLatentBlock);
+    sc.m.assign(size_t(nh), -std::numeric_limits<float>::infinity());
+    sc.l.assign(size_t(nh), 0.f);
+    std::fill(cbar, cbar + size_t(nh) * r, 0.f);
+    float *cd = sc.block.data(), *s = sc.scores.data();
+    for (int j0 = 0; j0 < n; j0 += kLatentBlock) {
+        const int nb = std::min(kLatentBlock, n - j0);
+        for (int jj = 0; jj < nb; jj++) {
+            const int8_t* c = cache.c + size_t(j0 + jj) * r;
+            float* d = cd + size_t(jj) * r;
+            const float is = cache.inv_s[j0 + jj];
+            int k = 0;
+#ifdef NP_VEC_AVX2
+            for (; k + 8 <= r; k += 8)
+                _mm256_storeu_ps(d + k, _mm256_mul_ps(simd::load_i8x8(c + k), _mm256_set1_ps(is)));
+#endif
+            for (; k < r; k++) d[k] = float(c[k]) * is;
+        }
+        const float* kr = cache.k_rope + size_t(j0) * dr;
+        for (int h = 0; h < nh; h++) {
+            float* out = cbar + size_t(h) * r;
+            block_scores(s, qt + size_t(h) * r, qr + size_t(h) * dr, cd, kr, nb, r, dr, scale);
+            const float mb = *std::max_element(s, s + nb);
+            float& m = sc.m[size_t(h)];
+            float& l = sc.l[size_t(h)];
+            if (mb > m) {
+                // Rescale what the earlier blocks summed to the new maximum (nothing on the
+                // first block).
+                if (j0 > 0) {
+                    const float corr = exp_fast(m - mb);
+                    l *= corr;
+                    for (int k = 0; k < r; k++) out[k] *= corr;
+                }
+                m = mb;
+            }
+            l += block_exp(s, nb, m);
+            block_weighted_sum(out, s, cd, nb, r);
+        }
+    }
+    for (int h = 0; h < nh; h++) {
+        const float inv = 1.f / sc.l[size_t(h)];
+        float* out = cbar + size_t(h) * r;
+        for (int k = 0; k < r; k++) out[k] *= inv;
+    }
+}
+
+}  // namespace np::kern

@@ -1,0 +1,43 @@
+// AVX2 helpers shared by the decode vector kernels (vec_ops.cpp, latent_attention.cpp). Defines
+// NP_VEC_AVX2 where the build targets AVX2 and FMA (-march=native on such a CPU); elsewhere the
+// kernels use their plain loops.
+#pragma once
+#include <cstdint>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define NP_VEC_AVX2 1
+
+namespace np::kern::simd {
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// 8 int8 -> 8 floats.
+inline __m256 load_i8x8(const int8_t* p) {
+    return _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+// exp_fast (model/ops.h) on 8 lanes: the same clamp, reduction and polynomial, so the lanes equal
+// the scalar function up to FMA contraction.
+inline __m256 exp_fast8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 k =
+        _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), _mm256_set1_ps(0.5f)));
+    const __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187e-06f),
+                                      _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), x));
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    for (float c : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    const __m256i bits =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+}  // namespace np::kern::simd
+#endif
