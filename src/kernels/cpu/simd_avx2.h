@@ -3,6 +3,7 @@
 // kernels use their plain loops.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
