@@ -36,49 +36,71 @@ void latent_attention_reference(float* cbar, const float* qt, const float* qr, i
 
 namespace {
 
+#ifdef NP_VEC_AVX2
+// q · rows[i] + qr · krows[i] for NR rows (stride r / dr) in NR accumulators: eight independent
+// FMA chains keep both FMA pipes busy (four left the loop waiting on FMA latency).
+template <int NR>
+void rows_dot(__m256 acc[NR], const float* q, const float* qr, const float* c, const float* k,
+              int r, int dr) {
+    for (int i = 0; i < NR; i++) acc[i] = _mm256_setzero_ps();
+    for (int x = 0; x + 8 <= r; x += 8) {
+        const __m256 v = _mm256_loadu_ps(q + x);
+        for (int i = 0; i < NR; i++)
+            acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(c + size_t(i) * r + x), v, acc[i]);
+    }
+    for (int x = 0; x + 8 <= dr; x += 8) {
+        const __m256 v = _mm256_loadu_ps(qr + x);
+        for (int i = 0; i < NR; i++)
+            acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(k + size_t(i) * dr + x), v, acc[i]);
+    }
+}
+#endif
+
+// The columns past the last multiple of 8 (all of them without AVX2).
+float dot_tail(const float* q, const float* qr, const float* c, const float* k, int r, int dr,
+               int from_r, int from_dr) {
+    float e = 0;
+    for (int x = from_r; x < r; x++) e += c[x] * q[x];
+    for (int x = from_dr; x < dr; x++) e += k[x] * qr[x];
+    return e;
+}
+
 // s[jj] = scale * (q · cd_jj + qr · kr_jj) for jj < nb.
 void block_scores(float* s, const float* q, const float* qr, const float* cd, const float* kr,
                   int nb, int r, int dr, float scale) {
-    int jj = 0;
+    int jj = 0, rv = 0, drv = 0;
 #ifdef NP_VEC_AVX2
-    const int rv = r & ~7, drv = dr & ~7;
-    for (; jj + 4 <= nb; jj += 4) {
-        const float* c0 = cd + size_t(jj) * r;
-        const float* k0 = kr + size_t(jj) * dr;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int k = 0; k < rv; k += 8) {
-            const __m256 x = _mm256_loadu_ps(q + k);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(c0 + k), x, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(c0 + r + k), x, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(c0 + 2 * r + k), x, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(c0 + 3 * r + k), x, a3);
+    rv = r & ~7;
+    drv = dr & ~7;
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (; jj + 8 <= nb; jj += 8) {
+        const float *c = cd + size_t(jj) * r, *k = kr + size_t(jj) * dr;
+        __m256 a[8];
+        rows_dot<8>(a, q, qr, c, k, r, dr);
+        // Eight horizontal sums at once: lane i of the result is row jj + i.
+        const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+        const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+        __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20),
+                                   _mm256_permute2f128_ps(h0, h1, 0x31));
+        if (rv < r || drv < dr) {
+            alignas(32) float t[8];
+            for (int i = 0; i < 8; i++)
+                t[i] = dot_tail(q, qr, c + size_t(i) * r, k + size_t(i) * dr, r, dr, rv, drv);
+            sum = _mm256_add_ps(sum, _mm256_load_ps(t));
         }
-        for (int k = 0; k < drv; k += 8) {
-            const __m256 x = _mm256_loadu_ps(qr + k);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + k), x, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + dr + k), x, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + 2 * dr + k), x, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + 3 * dr + k), x, a3);
-        }
-        // Four horizontal sums at once: lanes of the result are rows jj..jj+3.
-        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        __m128 v = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-        alignas(16) float t[4];
-        _mm_store_ps(t, v);
-        for (int i = 0; i < 4; i++) {
-            float e = t[i];
-            for (int k = rv; k < r; k++) e += c0[size_t(i) * r + k] * q[k];
-            for (int k = drv; k < dr; k++) e += k0[size_t(i) * dr + k] * qr[k];
-            s[jj + i] = e * scale;
-        }
+        _mm256_storeu_ps(s + jj, _mm256_mul_ps(sum, vs));
     }
-#endif
     for (; jj < nb; jj++) {
-        float e = 0;
-        for (int k = 0; k < r; k++) e += cd[size_t(jj) * r + k] * q[k];
-        for (int k = 0; k < dr; k++) e += kr[size_t(jj) * dr + k] * qr[k];
-        s[jj] = e * scale;
+        __m256 a[1];
+        rows_dot<1>(a, q, qr, cd + size_t(jj) * r, kr + size_t(jj) * dr, r, dr);
+        s[jj] = (simd::hsum(a[0]) +
+                 dot_tail(q, qr, cd + size_t(jj) * r, kr + size_t(jj) * dr, r, dr, rv, drv)) *
+                scale;
     }
+#else
+    for (; jj < nb; jj++)
+        s[jj] = dot_tail(q, qr, cd + size_t(jj) * r, kr + size_t(jj) * dr, r, dr, 0, 0) * scale;
+#endif
 }
 
 // out[r] += sum_jj p[jj] * cd_jj: 64 columns at a time held in eight accumulators.
