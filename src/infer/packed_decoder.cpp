@@ -248,8 +248,10 @@ void PackedDecoder::mla_chunk(float* out, const float* h, int R, const PackedLay
         }
         std::copy(qn + dn, qn + qd, qr_all + size_t(row) * dr);
     }
-    // c̄ = sum_j p_j c_j over the visible cache (c dequantised), per row.
-    if (size_t(R) * n_max >= gemm_attention_min_work_)
+    // c̄ = sum_j p_j c_j over the visible cache (c dequantised), per row. GEMMs pay off when
+    // several tokens' queries share each dequantised block; one token (decode) at any context
+    // length runs the latent attention kernel, which shares each block over the heads.
+    if (R >= kMinGemmAttentionTokens && size_t(R) * n_max >= gemm_attention_min_work_)
         attention_gemm(M, nh, n0, n_max, r, dr, scale, cq, inv_s, krope);
     else
         attention_rows(M, nh, n0, n_max, r, dr, scale, cq, inv_s, krope);

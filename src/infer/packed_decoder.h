@@ -28,8 +28,9 @@ public:
     int64_t n_past() const override { return n_past_; }
 
     const PackedModel& model() const { return *model_; }
-    // Prefill chunks whose tokens x cache length reach this run MLA attention as blocked GEMMs
-    // (same math, different float summation order than the row-by-row decode path).
+    // Prefill chunks of at least kMinGemmAttentionTokens tokens whose tokens x cache length reach
+    // this run MLA attention as blocked GEMMs (same math, different float summation order than
+    // the latent attention kernel that decode uses).
     void set_gemm_attention_min_work(size_t w) { gemm_attention_min_work_ = w; }
     // Cached tokens of the current document and the bytes the caches hold now.
     int position() const { return pos_; }
@@ -73,6 +74,7 @@ private:
     std::vector<float> att_q_, att_qr_, att_cbar_;              // [chunk*nh, r | dr | r]
     std::vector<float> att_s_, att_cd_, att_m_, att_l_;  // GEMM path: scores, dequantised block
     size_t gemm_attention_min_work_ = size_t(1) << 15;
+    static constexpr int kMinGemmAttentionTokens = 4;
 };
 
 }  // namespace np::infer
