@@ -78,3 +78,28 @@ TEST(LatentAttention, HeadsGivenAloneOrTogetherGiveTheSameBits) {
         for (int i = 0; i < r; i++) ASSERT_EQ(one[size_t(i)], all[size_t(h) * r + i]) << h;
     }
 }
+
+TEST(LatentAttention, AbsorbedKvUpHalvesMatchPlainLoops) {
+    // Row and column counts around the 8-row / 64-column tiles and their tails.
+    std::mt19937 rng(23);
+    std::uniform_int_distribution<int> tern(-1, 1);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    for (auto [rows, r] :
+         {std::pair{64, 128}, std::pair{13, 72}, std::pair{8, 12}, std::pair{3, 5}}) {
+        std::vector<int8_t> W(size_t(rows) * r);
+        for (auto& v : W) v = int8_t(tern(rng));
+        std::vector<float> in_q(static_cast<size_t>(rows)), in_c(static_cast<size_t>(r));
+        for (auto& v : in_q) v = nd(rng);
+        for (auto& v : in_c) v = nd(rng);
+        std::vector<float> qt(static_cast<size_t>(r)), qt_ref(qt.size());
+        absorb_query(qt.data(), in_q.data(), W.data(), rows, r, 0.37f);
+        absorb_query_reference(qt_ref.data(), in_q.data(), W.data(), rows, r, 0.37f);
+        for (int k = 0; k < r; k++)
+            ASSERT_NEAR(qt[size_t(k)], qt_ref[size_t(k)], 1e-5f * float(rows)) << rows << "x" << r;
+        std::vector<float> o(static_cast<size_t>(rows)), o_ref(o.size());
+        absorb_output(o.data(), in_c.data(), W.data(), rows, r, 0.37f);
+        absorb_output_reference(o_ref.data(), in_c.data(), W.data(), rows, r, 0.37f);
+        for (int i = 0; i < rows; i++)
+            ASSERT_NEAR(o[size_t(i)], o_ref[size_t(i)], 1e-5f * float(r)) << rows << "x" << r;
+    }
+}

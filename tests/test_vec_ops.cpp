@@ -22,13 +22,6 @@ std::vector<float> normals(int n, std::mt19937& rng, float sd = 1.f) {
     return v;
 }
 
-std::vector<int8_t> int8s(int n, std::mt19937& rng) {
-    std::uniform_int_distribution<int> d(-128, 127);
-    std::vector<int8_t> v(static_cast<size_t>(n));
-    for (auto& x : v) x = int8_t(d(rng));
-    return v;
-}
-
 // Bound for a float sum of n terms in another order: a few ulp of the sum of |terms|.
 float sum_tolerance(const std::vector<float>& abs_terms) {
     float s = 0;
@@ -37,39 +30,6 @@ float sum_tolerance(const std::vector<float>& abs_terms) {
 }
 
 }  // namespace
-
-TEST(VecOps, DotProductsMatchPlainLoops) {
-    std::mt19937 rng(3);
-    for (int n : kLengths) {
-        const auto a = normals(n, rng), b = normals(n, rng);
-        const auto q = int8s(n, rng);
-        std::vector<float> abs_f(static_cast<size_t>(n)), abs_q(static_cast<size_t>(n));
-        for (int k = 0; k < n; k++) {
-            abs_f[size_t(k)] = std::fabs(a[size_t(k)] * b[size_t(k)]);
-            abs_q[size_t(k)] = std::fabs(float(q[size_t(k)]) * b[size_t(k)]);
-        }
-        EXPECT_NEAR(dot_f32(a.data(), b.data(), n), dot_f32_reference(a.data(), b.data(), n),
-                    sum_tolerance(abs_f))
-            << "n=" << n;
-        EXPECT_NEAR(dot_i8_f32(q.data(), b.data(), n), dot_i8_f32_reference(q.data(), b.data(), n),
-                    sum_tolerance(abs_q))
-            << "n=" << n;
-    }
-}
-
-TEST(VecOps, AxpyAddsScaledInt8Row) {
-    std::mt19937 rng(4);
-    for (int n : kLengths) {
-        auto y = normals(n, rng);
-        const auto x = int8s(n, rng);
-        const std::vector<float> y0 = y;
-        axpy_i8_f32(y.data(), 0.37f, x.data(), n);
-        for (int k = 0; k < n; k++) {
-            const float want = y0[size_t(k)] + 0.37f * float(x[size_t(k)]);
-            EXPECT_NEAR(y[size_t(k)], want, 1e-6f * (std::fabs(want) + 1.f)) << n << " " << k;
-        }
-    }
-}
 
 TEST(VecOps, SsmRowUpdateMatchesPlainLoop) {
     std::mt19937 rng(5);

@@ -241,28 +241,23 @@ void PackedDecoder::mla_chunk(float* out, const float* h, int R, const PackedLay
     for (int row = 0; row < M; row++) {
         const int t = row / nh, hh = row % nh;
         const float* qn = q + size_t(t) * QW + hh * qd;
-        float* qt = qt_all + size_t(row) * r;
-        std::fill(qt, qt + r, 0.f);
-        for (int i = 0; i < dn; i++) {
-            kern::axpy_i8_f32(qt, qn[i] * gamma, Wup + size_t(hh * kvw + i) * r, r);
-        }
+        kern::absorb_query(qt_all + size_t(row) * r, qn, Wup + size_t(hh * kvw) * r, dn, r, gamma);
         std::copy(qn + dn, qn + qd, qr_all + size_t(row) * dr);
     }
     // c̄ = sum_j p_j c_j over the visible cache (c dequantised), per row. GEMMs pay off when
     // several tokens' queries share each dequantised block; one token (decode) at any context
     // length runs the latent attention kernel, which shares each block over the heads.
-    if (R >= kMinGemmAttentionTokens && size_t(R) * n_max >= gemm_attention_min_work_)
+    if (R >= kMinGemmAttentionTokens && size_t(R) * n_max >= gemm_attention_min_work_) {
         attention_gemm(M, nh, n0, n_max, r, dr, scale, cq, inv_s, krope);
-    else
+    } else {
         attention_rows(M, nh, n0, n_max, r, dr, scale, cq, inv_s, krope);
-        // The V half of kv_up after the weighted sum: o_h = gamma * Wv_h c̄.
+    }
+    // The V half of kv_up after the weighted sum: o_h = gamma * Wv_h c̄.
 #pragma omp parallel for schedule(static) if (size_t(M) * dv * r >= (size_t(1) << 16))
     for (int row = 0; row < M; row++) {
         const int t = row / nh, hh = row % nh;
-        float* oh = o + size_t(t) * OW + hh * dv;
-        const float* cbar = cbar_all + size_t(row) * r;
-        for (int i = 0; i < dv; i++)
-            oh[i] = gamma * kern::dot_i8_f32(Wup + size_t(hh * kvw + dn + i) * r, cbar, r);
+        kern::absorb_output(o + size_t(t) * OW + hh * dv, cbar_all + size_t(row) * r,
+                            Wup + size_t(hh * kvw + dn) * r, dv, r, gamma);
     }
     rmsnorm_rows(d_.data(), o, w.o_norm, R, OW, eps);
     kern::ternary_linear_forward(out, w.o_proj, d_.data(), R, xq_);

@@ -77,11 +77,7 @@ void block_scores(float* s, const float* q, const float* qr, const float* cd, co
         const float *c = cd + size_t(jj) * r, *k = kr + size_t(jj) * dr;
         __m256 a[8];
         rows_dot<8>(a, q, qr, c, k, r, dr);
-        // Eight horizontal sums at once: lane i of the result is row jj + i.
-        const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-        const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-        __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20),
-                                   _mm256_permute2f128_ps(h0, h1, 0x31));
+        __m256 sum = simd::hsum8(a);  // lane i: row jj + i
         if (rv < r || drv < dr) {
             alignas(32) float t[8];
             for (int i = 0; i < 8; i++)
@@ -197,6 +193,86 @@ void latent_attention(float* cbar, const float* qt, const float* qr, int nh, int
         const float inv = 1.f / sc.l[size_t(h)];
         float* out = cbar + size_t(h) * r;
         for (int k = 0; k < r; k++) out[k] *= inv;
+    }
+}
+
+void absorb_query_reference(float* qt, const float* qn, const int8_t* W, int n_in, int r,
+                            float gamma) {
+    std::fill(qt, qt + r, 0.f);
+    for (int i = 0; i < n_in; i++)
+        for (int k = 0; k < r; k++) qt[k] += qn[i] * gamma * float(W[size_t(i) * r + k]);
+}
+
+void absorb_output_reference(float* o, const float* cbar, const int8_t* W, int n_out, int r,
+                             float gamma) {
+    for (int i = 0; i < n_out; i++) {
+        float s = 0;
+        for (int k = 0; k < r; k++) s += float(W[size_t(i) * r + k]) * cbar[k];
+        o[i] = gamma * s;
+    }
+}
+
+void absorb_query(float* qt, const float* qn, const int8_t* W, int n_in, int r, float gamma) {
+    int k0 = 0;
+#ifdef NP_VEC_AVX2
+    // 64 columns at a time in eight accumulators, every row of W adding into them: no round trip
+    // of qt through memory per row (an axpy per row stored and reloaded it).
+    for (; k0 + 64 <= r; k0 += 64) {
+        __m256 acc[8];
+        for (int c = 0; c < 8; c++) acc[c] = _mm256_setzero_ps();
+        for (int i = 0; i < n_in; i++) {
+            const __m256 a = _mm256_set1_ps(qn[i] * gamma);
+            const int8_t* w = W + size_t(i) * r + k0;
+            for (int c = 0; c < 8; c++)
+                acc[c] = _mm256_fmadd_ps(a, simd::load_i8x8(w + 8 * c), acc[c]);
+        }
+        for (int c = 0; c < 8; c++) _mm256_storeu_ps(qt + k0 + 8 * c, acc[c]);
+    }
+    for (; k0 + 8 <= r; k0 += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int i = 0; i < n_in; i++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(qn[i] * gamma),
+                                  simd::load_i8x8(W + size_t(i) * r + k0), acc);
+        _mm256_storeu_ps(qt + k0, acc);
+    }
+#endif
+    for (int k = k0; k < r; k++) {
+        float s = 0;
+        for (int i = 0; i < n_in; i++) s += qn[i] * gamma * float(W[size_t(i) * r + k]);
+        qt[k] = s;
+    }
+}
+
+void absorb_output(float* o, const float* cbar, const int8_t* W, int n_out, int r, float gamma) {
+    int i = 0;
+#ifdef NP_VEC_AVX2
+    // Eight rows at a time: each slice of cbar is loaded once for the eight, eight FMA chains.
+    const int rv = r & ~7;
+    for (; i + 8 <= n_out; i += 8) {
+        const int8_t* w = W + size_t(i) * r;
+        __m256 acc[8];
+        for (int rr = 0; rr < 8; rr++) acc[rr] = _mm256_setzero_ps();
+        for (int k = 0; k < rv; k += 8) {
+            const __m256 c = _mm256_loadu_ps(cbar + k);
+            for (int rr = 0; rr < 8; rr++)
+                acc[rr] = _mm256_fmadd_ps(simd::load_i8x8(w + size_t(rr) * r + k), c, acc[rr]);
+        }
+        __m256 sum = simd::hsum8(acc);
+        if (rv < r) {
+            alignas(32) float t[8];
+            for (int rr = 0; rr < 8; rr++) {
+                t[rr] = 0;
+                for (int k = rv; k < r; k++) t[rr] += float(w[size_t(rr) * r + k]) * cbar[k];
+            }
+            sum = _mm256_add_ps(sum, _mm256_load_ps(t));
+        }
+        _mm256_storeu_ps(o + i, _mm256_mul_ps(sum, _mm256_set1_ps(gamma)));
+    }
+#endif
+    for (; i < n_out; i++) {
+        float s = 0;
+        for (int k = 0; k < r; k++) s += float(W[size_t(i) * r + k]) * cbar[k];
+        o[i] = gamma * s;
     }
 }
 

@@ -1,4 +1,4 @@
-// MLA decode attention over the int8 latent cache (DESIGN §2.4), for the heads of one token:
+// MLA decode over the int8 latent cache (DESIGN §2.4). Attention for the heads of one token:
 //   s_hj = scale * (q̃_h · c_j / s_j + q_rope_h · k_rope_j),  p_h = softmax_j<n(s_h),
 //   c̄_h = sum_j p_hj * c_j / s_j                               (c̄ [nh, r])
 // where q̃_h is the query with the K half of kv_up folded in, c_j the int8 latent of token j and
@@ -37,5 +37,16 @@ void latent_attention(float* cbar, const float* qt, const float* qr, int nh, int
                       const LatentCache& cache, float scale, LatentAttentionScratch& scratch);
 void latent_attention_reference(float* cbar, const float* qt, const float* qr, int nh, int n,
                                 const LatentCache& cache, float scale);
+
+// The two halves of kv_up (int8 {-1, 0, 1} rows, scale gamma) around the attention, so the cache is
+// never expanded: the K half folded into the query, qt[r] = gamma * sum_i qn[i] * W[i, :] over
+// W [n_in, r]; the V half applied after the weighted sum, o[i] = gamma * W[i, :] · cbar over
+// W [n_out, r].
+void absorb_query(float* qt, const float* qn, const int8_t* W, int n_in, int r, float gamma);
+void absorb_output(float* o, const float* cbar, const int8_t* W, int n_out, int r, float gamma);
+void absorb_query_reference(float* qt, const float* qn, const int8_t* W, int n_in, int r,
+                            float gamma);
+void absorb_output_reference(float* o, const float* cbar, const int8_t* W, int n_out, int r,
+                             float gamma);
 
 }  // namespace np::kern

@@ -24,6 +24,14 @@ inline __m256 load_i8x8(const int8_t* p) {
         _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
 }
 
+// Eight horizontal sums at once: lane i of the result is the sum of a[i]'s lanes.
+inline __m256 hsum8(const __m256 a[8]) {
+    const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20),
+                         _mm256_permute2f128_ps(h0, h1, 0x31));
+}
+
 // exp_fast (model/ops.h) on 8 lanes: the same clamp, reduction and polynomial, so the lanes equal
 // the scalar function up to FMA contraction.
 inline __m256 exp_fast8(__m256 x) {

@@ -10,20 +10,7 @@ namespace np::kern {
 #ifdef NP_VEC_AVX2
 using simd::exp_fast8;
 using simd::hsum;
-using simd::load_i8x8;
 #endif
-
-float dot_f32_reference(const float* a, const float* b, int n) {
-    float s = 0;
-    for (int k = 0; k < n; k++) s += a[k] * b[k];
-    return s;
-}
-
-float dot_i8_f32_reference(const int8_t* a, const float* b, int n) {
-    float s = 0;
-    for (int k = 0; k < n; k++) s += float(a[k]) * b[k];
-    return s;
-}
 
 float ssm_row_update_reference(float* S, float decay, float dtx, const float* B, const float* C,
                                int n) {
@@ -57,52 +44,25 @@ __m256 silu8(__m256 x) {
 
 namespace {
 
-#ifdef NP_VEC_AVX2
-__m256 load8(const float* p) {
-    return _mm256_loadu_ps(p);
-}
-__m256 load8(const int8_t* p) {
-    return load_i8x8(p);
-}
-#endif
-
-// sum_k float(a[k]) * b[k] for float or int8 a: two accumulators, then the scalar tail.
-template <class T>
-float dot(const T* a, const float* b, int n) {
+// sum_k a[k] * b[k]: two accumulators, then the scalar tail.
+float dot(const float* a, const float* b, int n) {
     int k = 0;
     float s = 0;
 #ifdef NP_VEC_AVX2
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (; k + 16 <= n; k += 16) {
-        acc0 = _mm256_fmadd_ps(load8(a + k), _mm256_loadu_ps(b + k), acc0);
-        acc1 = _mm256_fmadd_ps(load8(a + k + 8), _mm256_loadu_ps(b + k + 8), acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), acc1);
     }
-    for (; k + 8 <= n; k += 8) acc0 = _mm256_fmadd_ps(load8(a + k), _mm256_loadu_ps(b + k), acc0);
+    for (; k + 8 <= n; k += 8)
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc0);
     s = hsum(_mm256_add_ps(acc0, acc1));
 #endif
-    for (; k < n; k++) s += float(a[k]) * b[k];
+    for (; k < n; k++) s += a[k] * b[k];
     return s;
 }
 
 }  // namespace
-
-float dot_f32(const float* a, const float* b, int n) {
-    return dot(a, b, n);
-}
-
-float dot_i8_f32(const int8_t* a, const float* b, int n) {
-    return dot(a, b, n);
-}
-
-void axpy_i8_f32(float* y, float alpha, const int8_t* x, int n) {
-    int k = 0;
-#ifdef NP_VEC_AVX2
-    const __m256 va = _mm256_set1_ps(alpha);
-    for (; k + 8 <= n; k += 8)
-        _mm256_storeu_ps(y + k, _mm256_fmadd_ps(va, load_i8x8(x + k), _mm256_loadu_ps(y + k)));
-#endif
-    for (; k < n; k++) y[k] += alpha * float(x[k]);
-}
 
 float ssm_row_update(float* S, float decay, float dtx, const float* B, const float* C, int n) {
     int k = 0;

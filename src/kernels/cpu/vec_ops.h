@@ -1,25 +1,19 @@
-// Small vector kernels of the decode step that are not matrix products: dot products and axpy over
-// the int8 latent cache (MLA attention), the Mamba-2 state update of one head row, and the
-// SiLU-gated elementwise products, and RMSNorm of one row. Each has a plain loop (the *_reference
+// Small vector kernels of the decode step that are not matrix products: the Mamba-2 state update of
+// one head row, the SiLU-gated elementwise products, and RMSNorm of one row (the MLA kernels are in
+// latent_attention.h). Each has a plain loop (the *_reference
 // functions, what the tests compare against) and an AVX2 body where the build targets AVX2
 // (-march=native on an AVX2 CPU); elsewhere the plain loop is the implementation.
 //
 // Why not `#pragma omp simd reduction`: GCC finishes such a reduction by storing the vector
 // accumulator and adding its lanes one by one, ~30 scalar adds per call; the decode step makes
-// ~50k of these short (32-128 element) reductions per token, where that epilogue cost more than the
-// products themselves. The AVX2 bodies keep 2-4 vector accumulators and one shuffle-based
+// thousands of these short (64-element) reductions per token, where that epilogue cost more than
+// the products themselves. The AVX2 bodies keep 2-4 vector accumulators and one shuffle-based
 // horizontal sum, so their float sums differ from the references only in summation order.
 #pragma once
 #include <cstdint>
 
 namespace np::kern {
 
-// sum_k a[k] * b[k]
-float dot_f32(const float* a, const float* b, int n);
-// sum_k float(a[k]) * b[k]
-float dot_i8_f32(const int8_t* a, const float* b, int n);
-// y[k] += alpha * float(x[k])
-void axpy_i8_f32(float* y, float alpha, const int8_t* x, int n);
 // One row p of a Mamba-2 head's state S[N] (DESIGN §2.3): S = decay * S + dtx * B, returns S · C.
 float ssm_row_update(float* S, float decay, float dtx, const float* B, const float* C, int n);
 // out[k] = silu(g[k]) * u[k] (SwiGLU) or relu(g[k])^2 * u[k]; out may alias g or u.
@@ -31,8 +25,6 @@ void silu_rows(float* out, const float* x, int n);
 // loop would open a parallel region for a microsecond of work.
 float rmsnorm_row(float* y, const float* x, const float* w, int n, float eps);
 
-float dot_f32_reference(const float* a, const float* b, int n);
-float dot_i8_f32_reference(const int8_t* a, const float* b, int n);
 float ssm_row_update_reference(float* S, float decay, float dtx, const float* B, const float* C,
                                int n);
 float rmsnorm_row_reference(float* y, const float* x, const float* w, int n, float eps);
