@@ -68,10 +68,9 @@ float dot_tail(const float* q, const float* qr, const float* c, const float* k, 
 // s[jj] = scale * (q · cd_jj + qr · kr_jj) for jj < nb.
 void block_scores(float* s, const float* q, const float* qr, const float* cd, const float* kr,
                   int nb, int r, int dr, float scale) {
-    int jj = 0, rv = 0, drv = 0;
+    int jj = 0;
 #ifdef NP_VEC_AVX2
-    rv = r & ~7;
-    drv = dr & ~7;
+    const int rv = r & ~7, drv = dr & ~7;
     const __m256 vs = _mm256_set1_ps(scale);
     for (; jj + 8 <= nb; jj += 8) {
         const float *c = cd + size_t(jj) * r, *k = kr + size_t(jj) * dr;
