@@ -5,17 +5,18 @@
 
 namespace np {
 
-ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes) : buf_(bytes / 8) {
+ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes)
+    : n_(bytes / 8), buf_(std::make_unique_for_overwrite<uint64_t[]>(n_)) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < buf_.size(); i++) buf_[i] = i;
+    for (size_t i = 0; i < n_; i++) buf_[i] = i;
 }
 
 double ReadBandwidthProbe::measure_gbps(int threads, int passes) {
     using Clock = std::chrono::steady_clock;
     volatile uint64_t sink = 0;
     double best = 0;
-    const uint64_t* p = buf_.data();
-    const size_t n = buf_.size();
+    const uint64_t* p = buf_.get();
+    const size_t n = n_;
     for (int pass = 0; pass < passes; pass++) {
         const auto t0 = Clock::now();
         uint64_t total = 0;

@@ -3,7 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 namespace np {
 
@@ -16,10 +16,12 @@ public:
     explicit ReadBandwidthProbe(size_t bytes);
     // GB/s (1e9 bytes) on `threads` OpenMP threads, best of `passes` passes.
     double measure_gbps(int threads, int passes = 4);
-    size_t bytes() const { return buf_.size() * sizeof(uint64_t); }
+    size_t bytes() const { return n_ * sizeof(uint64_t); }
 
 private:
-    std::vector<uint64_t> buf_;
+    // Written once by the threads that will read it (no serial zero-fill of the whole buffer).
+    size_t n_;
+    std::unique_ptr<uint64_t[]> buf_;
 };
 
 // One-off measurement: ReadBandwidthProbe(bytes).measure_gbps(threads, 4).

@@ -10,12 +10,7 @@ set -euo pipefail
 # Two threads exercise the parallel reductions; passive waiting keeps them cheap on a busy machine.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp dir, fail, expect_error, ...
 
-cat > model.json <<'JSON'
-{"architecture": "nanoprime", "vocab_size": 64, "d_model": 8, "n_layers": 2, "layer_pattern": "MA",
- "tie_embeddings": true, "norm_eps": 1e-6, "max_seq_len": 64, "ffn": {"act": "swiglu", "hidden": 12},
- "mamba": {"expand": 2, "head_dim": 4, "d_state": 3, "n_groups": 1, "d_conv": 4},
- "mla": {"n_heads": 2, "qk_nope_dim": 3, "qk_rope_dim": 4, "v_dim": 3, "kv_rank": 5, "rope_theta": 100}}
-JSON
+write_micro_model_json 64 64
 "$CLI" init --config model.json --out init --seed 3 >/dev/null
 
 # Byte-level shards (DESIGN §4.3 header, 2-byte ids, no mask), ids = byte % 64.

@@ -21,10 +21,12 @@ expect_error() {
 }
 
 # The smallest hybrid model (d_model 8, one Mamba and one MLA layer) as model.json.
+# Usage: write_micro_model_json [VOCAB_SIZE (320)] [MAX_SEQ_LEN (256)]
 write_micro_model_json() {
-    cat > model.json <<'JSON'
-{"architecture": "nanoprime", "vocab_size": 320, "d_model": 8, "n_layers": 2, "layer_pattern": "MA",
- "tie_embeddings": true, "norm_eps": 1e-6, "max_seq_len": 256, "ffn": {"act": "swiglu", "hidden": 12},
+    local vocab=${1:-320} max_seq=${2:-256}
+    cat > model.json <<JSON
+{"architecture": "nanoprime", "vocab_size": $vocab, "d_model": 8, "n_layers": 2, "layer_pattern": "MA",
+ "tie_embeddings": true, "norm_eps": 1e-6, "max_seq_len": $max_seq, "ffn": {"act": "swiglu", "hidden": 12},
  "mamba": {"expand": 2, "head_dim": 4, "d_state": 3, "n_groups": 1, "d_conv": 4},
  "mla": {"n_heads": 2, "qk_nope_dim": 3, "qk_rope_dim": 4, "v_dim": 3, "kv_rank": 5, "rope_theta": 100}}
 JSON
