@@ -4,9 +4,9 @@
 #
 #   1. install and build; a random nano model and its parameters
 #   2. reasoning-gym data: a held-out evaluation set (3-digit addition, English and Italian
-#      questions), plain-text pretraining problems and chat-format SFT problems that never contain
-#      an evaluation question, all with the compact column trace (`gym --trace compact`), a BPE
-#      tokenizer, token shards
+#      questions asked in sentence shapes kept out of training: `gym --split heldout`), plain-text
+#      pretraining problems and chat-format SFT problems in the training shapes (`--split train`),
+#      a BPE tokenizer, token shards
 #   3. a short pretraining on the plain text (gym problems with their reasoning, plus the
 #      scripts/build_corpus.sh corpus when it exists)
 #   4. thinking SFT from the pretrained checkpoint: chat format, loss on the assistant's tokens only;
@@ -47,15 +47,16 @@ $NP params "$OUT/nano-init"
 
 echo "== 2. reasoning-gym data, tokenizer, token shards"
 T0=$(now)
-ARITH=(--task addition --lang both --trace compact)
-# Held out: 3-digit operands (difficulty 2), each question once.
-$NP gym "${ARITH[@]}" --difficulty 2 --n "$EVAL_N" --seed 1001 --unique --out "$D/eval.jsonl"
-# Pretraining text: 1- to 3-digit problems with their reasoning, as plain text.
-$NP gym "${ARITH[@]}" --difficulty 1-2 --n 12000 --seed 1 --exclude "$D/eval.jsonl" --text \
-    --out "$D/pretrain.txt"
+ARITH=(--task addition --lang both)
+# Held out: 3-digit operands, each question once, in sentence shapes training never sees.
+$NP gym "${ARITH[@]}" --difficulty 3 --split heldout --n "$EVAL_N" --seed 1001 --unique \
+    --out "$D/eval.jsonl"
+# Pretraining text: 2- and 3-digit problems with their reasoning, as plain text.
+$NP gym "${ARITH[@]}" --difficulty 2-3 --split train --n 12000 --seed 1 --exclude "$D/eval.jsonl" \
+    --text --out "$D/pretrain.txt"
 # SFT: 2-digit problems answered directly, 3-digit ones with thinking (auto mode learns from this
 # when to think).
-$NP gym "${ARITH[@]}" --difficulty 1-2 --direct-max-difficulty 1 --n 12000 --seed 2 \
+$NP gym "${ARITH[@]}" --difficulty 2-3 --direct-max-difficulty 2 --split train --n 12000 --seed 2 \
     --exclude "$D/eval.jsonl" --out "$D/sft.jsonl"
 TOK_INPUTS=("$D/pretrain.txt")
 CORPUS=()
@@ -118,7 +119,7 @@ stage training "$T_ALL"
 $NP plot "$OUT/pretrain" --out "$OUT/pretrain/metrics.svg"
 $NP plot "$OUT/sft" --out "$OUT/sft/metrics.svg"
 
-echo "== 6. held-out evaluation: $EVAL_N problems (3-digit addition, en + it)"
+echo "== 6. held-out evaluation: $EVAL_N problems (3-digit addition, en + it, held-out phrasings)"
 MODEL=$OUT/sft/final
 for mode in off on auto; do
     T0=$(now)

@@ -86,8 +86,11 @@ TEST(Eval, VotingAndAggregation) {
     const int diffs[] = {1, 2, 1, 2, -1};
     const bool ok[] = {true, true, false, true, false};
     const int think[] = {10, 20, 0, 5, 15};
+    const char* families[] = {"sum_of", "sum_of", "asc", "", "x"};
     for (int i = 0; i < 5; ++i) {
         rs[i].task = tasks[i];
+        rs[i].family = families[i];
+        rs[i].lang = i % 2 ? "it" : "en";
         rs[i].difficulty = diffs[i];
         rs[i].correct = ok[i];
         rs[i].thinking_tokens = think[i];
@@ -106,6 +109,16 @@ TEST(Eval, VotingAndAggregation) {
     EXPECT_EQ(j["by_difficulty"]["1"]["n"], 2);
     EXPECT_EQ(j["by_difficulty"]["2"]["correct"], 2);
     EXPECT_EQ(j["by_difficulty"].size(), 2u);
+    // The share of records thought on, and thinking tokens, per slice.
+    EXPECT_DOUBLE_EQ(j["thought"].get<double>(), 0.8);
+    EXPECT_DOUBLE_EQ(j["by_task"]["sort"]["thought"].get<double>(), 0.5);
+    EXPECT_DOUBLE_EQ(j["by_task"]["sort"]["mean_thinking_tokens"].get<double>(), 2.5);
+    // Families are keyed "task/family"; a record without a task or family is in no family slice.
+    EXPECT_EQ(j["by_family"].size(), 2u);
+    EXPECT_EQ(j["by_family"]["addition/sum_of"]["n"], 2);
+    EXPECT_EQ(j["by_family"]["sort/asc"]["correct"], 0);
+    EXPECT_EQ(j["by_lang"]["en"]["n"], 3);
+    EXPECT_EQ(j["by_lang"]["it"]["correct"], 2);
 }
 
 TEST(Eval, EvaluateRecordVotes) {

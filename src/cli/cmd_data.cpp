@@ -235,12 +235,33 @@ void register_inspect(CLI::App& data) {
     });
 }
 
+// gym --list: per task the meaning of --difficulty, then the families of each language with
+// their frame counts; held-out families are starred.
+void print_gym_tasks() {
+    for (const auto& t : data::gym_tasks()) {
+        std::printf("%s: difficulty d = %s\n", t.c_str(), data::gym_difficulty_meaning(t).c_str());
+        for (const char* lang : {"en", "it"}) {
+            size_t frames = 0, held = 0;
+            std::string line;
+            for (const auto& f : data::gym_families(t, lang)) {
+                frames += f.frames;
+                held += f.heldout ? f.frames : 0;
+                line +=
+                    " " + f.name + (f.heldout ? "*" : "") + "(" + std::to_string(f.frames) + ")";
+            }
+            std::printf("  %s: %zu frames, %zu held out:%s\n", lang, frames, held, line.c_str());
+        }
+    }
+    std::printf("(* = held-out family: asked only with --split heldout or all)\n");
+}
+
 void register_gym(CLI::App& app) {
     auto* gym = app.add_subcommand(
         "gym", "Generate verifiable reasoning problems (JSONL), or score outputs (gym score)");
     struct Opts {
         data::GymSetOptions set;
-        std::string out, difficulty = "1";
+        std::string out, difficulty = "1", split = "all";
+        bool list = false;
         std::vector<std::string> exclude;
         int n = 100;
         bool text = false;
@@ -254,21 +275,22 @@ void register_gym(CLI::App& app) {
     gym->add_option("--n", o->n, "Number of problems")->capture_default_str();
     gym->add_option("--lang", o->set.lang, "en | it | both")->capture_default_str();
     gym->add_option("--difficulty", o->difficulty,
-                    "1..12 (digits / steps), or a range A-B: each problem draws its own")
+                    "1..12, or a range A-B (each problem draws its own); what it sets per task "
+                    "(digits, steps, numbers) is in gym --list")
         ->capture_default_str();
     gym->add_option("--direct-max-difficulty", o->set.direct_max_difficulty,
                     "Problems of difficulty <= N get an empty \"thinking\" (answered directly: "
                     "the empty think block in chat data); 0 = none")
         ->capture_default_str();
     gym->add_option("--seed", o->set.seed, "Seed")->capture_default_str();
-    gym->add_option("--trace", o->set.trace,
-                    "Reasoning style of addition/subtraction: steps (place tables, one sentence "
-                    "per column) | compact (one fixed-width line per column: 7+5+0=12)")
-        ->transform(CLI::CheckedTransformer(
-            std::map<std::string, data::GymTrace>{{"steps", data::GymTrace::Steps},
-                                                  {"compact", data::GymTrace::Compact}},
-            CLI::ignore_case))
+    gym->add_option("--split", o->split,
+                    "Sentence families to phrase questions in: train | heldout (shapes kept out of "
+                    "training, for measuring generalisation to new phrasings) | all (gym --list "
+                    "shows them)")
         ->capture_default_str();
+    gym->add_flag("--list", o->list,
+                  "List the tasks, what --difficulty means for each, and their sentence families "
+                  "per language (held-out ones marked), then exit");
     gym->add_option("--exclude", o->exclude,
                     "JSONL files of held-out records: problems with the same question text are "
                     "skipped (the set still has --n problems)");
@@ -341,9 +363,14 @@ void register_gym(CLI::App& app) {
 
     gym->callback([gym, o] {
         if (gym->got_subcommand("score")) return;
+        if (o->list) {
+            print_gym_tasks();
+            return;
+        }
         if (o->out.empty()) fail("gym: --out is required (a JSONL file, or - for stdout)");
         if (o->n < 0) fail("gym: --n must be >= 0");
         data::parse_difficulty_range(o->difficulty, o->set.min_difficulty, o->set.max_difficulty);
+        o->set.split = data::parse_gym_split(o->split);
         std::vector<std::string> held_out;
         for (const std::string& path : o->exclude) {
             auto recs = read_jsonl(path);

@@ -12,27 +12,44 @@ namespace np::data {
 struct GymRecord {
     std::string task, lang;  // lang: "en" | "it"
     int difficulty = 1;
+    std::string family;  // the sentence family the question was phrased in (gym --list)
     std::string question, thinking, answer;
     nlohmann::json to_json() const;
     static GymRecord from_json(const nlohmann::json& j);
 };
 
-// Task names: addition subtraction multiplication expression compare sort letters
-// word_money word_time word_age word_quantity.
+// Which sentence families questions are drawn from: the training families, the held-out ones
+// (shapes never trained on, for measuring paraphrase generalisation), or all of them.
+enum class GymSplit { All, Train, Heldout };
+
+enum class AnswerKind { Number, NumberList, QuotientRemainder, Time, Text };
+
+// Task names, in `--task all` order: addition subtraction multiplication division expression
+// compare sort letters word_count word_money word_time word_age word_quantity word_units.
 const std::vector<std::string>& gym_tasks();
 
-// One problem. Deterministic in (task, lang, difficulty, seed); difficulty >= 1 sets the digits
-// (addition/subtraction: d+1 digits; multiplication: (d+1) x ceil((d+1)/2) digits) or the steps
-// (expression: d+1 operations; sort: d+2 numbers; word problems: d steps; letters: word/phrase
-// length). Throws np::Error on an unknown task or language or difficulty < 1.
-// Reasoning style of addition and subtraction (other tasks have one style): Steps writes place
-// tables and one sentence per column with the result so far; Compact writes one fixed-width line
-// per column, "x+y+c=cs" / "x-y-b=bd" (see gym.cpp) — far fewer tokens, and a layout a small model
-// can learn to read within minutes.
-enum class GymTrace { Steps, Compact };
+// How a task's answers are compared (gym_score).
+AnswerKind gym_answer_kind(const std::string& task);
 
+// What --difficulty means for a task ("d-digit operands"), for help and `gym --list`.
+std::string gym_difficulty_meaning(const std::string& task);
+
+struct GymFamilyInfo {
+    std::string name;
+    bool heldout = false;
+    size_t frames = 0;  // distinct sentence frames in the family
+};
+// A task's sentence families in one language ("en" | "it").
+std::vector<GymFamilyInfo> gym_families(const std::string& task, const std::string& lang);
+
+// One problem. Deterministic in (task, lang, difficulty, seed, split). Every task writes a compact
+// trace: the problem restated in canonical form (plain digits, operands in the order the operation
+// needs) on the first line, then one short fixed-shape line per step (one column of a sum, one
+// digit of a product, one step of a long division...), so that a small model fetches every digit
+// it needs from a fixed landmark. Throws np::Error on an unknown task or language or a difficulty
+// outside 1..12.
 GymRecord gym_generate(const std::string& task, const std::string& lang, int difficulty,
-                       uint64_t seed, GymTrace trace = GymTrace::Steps);
+                       uint64_t seed, GymSplit split = GymSplit::All);
 
 // n problems; task "all" cycles through every task and lang "both" alternates en/it. Record i
 // depends only on (task, lang, difficulty, seed, i). The same as gym_generate_set with one
@@ -49,8 +66,11 @@ struct GymSetOptions {
     // prepare` renders as the empty think block. 0 = every problem is answered with thinking.
     int direct_max_difficulty = 0;
     uint64_t seed = 0;
-    GymTrace trace = GymTrace::Steps;
+    GymSplit split = GymSplit::All;
     bool unique = false;  // drop a candidate whose question text appeared earlier in the set
+    // Small problem spaces (one-digit sums) run out: give up after this many dropped candidates in
+    // a row.
+    size_t max_rejections_in_a_row = 100000;
 };
 
 // "D" or "A-B" (1 <= A <= B <= 12) -> [A, B]; throws np::Error naming --difficulty.
@@ -72,8 +92,10 @@ std::vector<GymRecord> gym_generate_set(const GymSetOptions& opt, size_t n,
 // any) and answer on their own lines.
 std::string gym_plain_text(const GymRecord& r);
 
+// "train" | "heldout" | "all" -> GymSplit; throws np::Error naming --split.
+GymSplit parse_gym_split(std::string_view name);
+
 // ---- scoring ----
-enum class AnswerKind { Number, NumberList, Time, Text };
 
 // The answer part of a model output: the text after the last </think>. Without </think>: if the
 // output opened a think block that never closed, there is no answer (returns false); otherwise
@@ -99,7 +121,9 @@ struct ScoreResult {
 // Judges `output` against a record: a gym record ({"task","lang","answer",...}) or a plain
 // {"question","answer"} record (GSM8K "#### N" allowed). Numeric answers compare the last number
 // in the answer (relative tolerance 1e-9); sort compares the list of numbers; word_time compares
-// the last h:mm; other answers compare case- and whitespace-normalised text.
+// the last h:mm; division compares the quotient and remainder (the last two numbers; a lone
+// quotient is right when the remainder is 0); other answers compare case- and
+// whitespace-normalised text.
 ScoreResult gym_score(const nlohmann::json& record, std::string_view output);
 
 }  // namespace np::data

@@ -64,6 +64,14 @@ std::string vote_key(const nlohmann::json& record, std::string_view output) {
             for (double v : nums) key += (key.empty() ? "" : ",") + format_number(v);
             return key;
         }
+        case data::AnswerKind::QuotientRemainder: {
+            // "q remainder r" and, when r is 0, a plain "q" are the same answer.
+            auto nums = data::parse_numbers(r.extracted, lang, true);
+            if (nums.empty()) return "";
+            const bool both = nums.size() >= 2;
+            return format_number(nums[nums.size() - (both ? 2 : 1)]) + "r" +
+                   (both ? format_number(nums.back()) : "0");
+        }
         case data::AnswerKind::Time:
         case data::AnswerKind::Text:
             return normalize_text(r.extracted);
@@ -109,12 +117,16 @@ RecordResult evaluate_record(infer::Decoder& dec, const Tokenizer& tok,
     const infer::Generation& win = gens[majority_index(keys)];
     auto s = data::gym_score(record, win.text);
     RecordResult r;
-    r.task = record.contains("task") && record["task"].is_string()
-                 ? record["task"].get<std::string>()
-                 : "";
+    auto text_field = [&](const char* key) {
+        return record.contains(key) && record[key].is_string() ? record[key].get<std::string>()
+                                                               : std::string();
+    };
+    r.task = text_field("task");
     r.difficulty = record.contains("difficulty") && record["difficulty"].is_number_integer()
                        ? record["difficulty"].get<int>()
                        : -1;
+    r.family = text_field("family");
+    r.lang = text_field("lang");
     r.correct = s.correct;
     r.thinking_tokens = win.thinking_tokens;
     r.generated_tokens = int(win.tokens.size());
@@ -129,43 +141,57 @@ RecordResult evaluate_record(infer::Decoder& dec, const Tokenizer& tok,
 
 namespace {
 
-nlohmann::json bucket(int n, int correct) {
-    return {{"n", n}, {"correct", correct}, {"accuracy", n > 0 ? double(correct) / n : 0.0}};
-}
+// One slice of the results: how many, how many right, and how often and how long the model
+// thought (what --think auto is judged on).
+struct Bucket {
+    int n = 0, correct = 0, thought = 0;
+    double thinking_tokens = 0;
+    void add(const RecordResult& r) {
+        ++n;
+        correct += r.correct;
+        thought += r.thinking_tokens > 0;
+        thinking_tokens += r.thinking_tokens;
+    }
+    nlohmann::json to_json() const {
+        return {{"n", n},
+                {"correct", correct},
+                {"accuracy", n > 0 ? double(correct) / n : 0.0},
+                {"thought", n > 0 ? double(thought) / n : 0.0},
+                {"mean_thinking_tokens", n > 0 ? thinking_tokens / n : 0.0}};
+    }
+};
 
 }  // namespace
 
 nlohmann::json summarize(const std::vector<RecordResult>& results, const EvalOptions& opt) {
-    std::map<std::string, std::pair<int, int>> by_task;
-    std::map<int, std::pair<int, int>> by_diff;
-    int correct = 0;
-    double think = 0;
+    Bucket all;
+    std::map<std::string, Bucket> by_task, by_family, by_lang;
+    std::map<int, Bucket> by_diff;
     for (const auto& r : results) {
-        correct += r.correct;
-        think += r.thinking_tokens;
-        if (!r.task.empty()) {
-            by_task[r.task].first++;
-            by_task[r.task].second += r.correct;
-        }
-        if (r.difficulty >= 0) {
-            by_diff[r.difficulty].first++;
-            by_diff[r.difficulty].second += r.correct;
-        }
+        all.add(r);
+        if (!r.task.empty()) by_task[r.task].add(r);
+        if (!r.task.empty() && !r.family.empty()) by_family[r.task + "/" + r.family].add(r);
+        if (!r.lang.empty()) by_lang[r.lang].add(r);
+        if (r.difficulty >= 0) by_diff[r.difficulty].add(r);
     }
-    const int n = int(results.size());
-    nlohmann::json j = {{"mode", think_mode_name(opt.gen.mode)},
-                        {"n", n},
-                        {"correct", correct},
-                        {"accuracy", n > 0 ? double(correct) / n : 0.0},
-                        {"mean_thinking_tokens", n > 0 ? think / n : 0.0},
-                        {"votes", opt.votes},
-                        {"think_budget", opt.gen.think_budget},
-                        {"max_tokens", opt.gen.max_tokens}};
-    j["by_task"] = nlohmann::json::object();
-    for (const auto& [t, c] : by_task) j["by_task"][t] = bucket(c.first, c.second);
-    j["by_difficulty"] = nlohmann::json::object();
-    for (const auto& [d, c] : by_diff)
-        j["by_difficulty"][std::to_string(d)] = bucket(c.first, c.second);
+    nlohmann::json j = all.to_json();
+    j["mode"] = think_mode_name(opt.gen.mode);
+    j["votes"] = opt.votes;
+    j["think_budget"] = opt.gen.think_budget;
+    j["max_tokens"] = opt.gen.max_tokens;
+    auto put = [&](const char* key, const auto& buckets) {
+        j[key] = nlohmann::json::object();
+        for (const auto& [k, b] : buckets) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(k)>, int>)
+                j[key][std::to_string(k)] = b.to_json();
+            else
+                j[key][k] = b.to_json();
+        }
+    };
+    put("by_task", by_task);
+    put("by_family", by_family);
+    put("by_lang", by_lang);
+    put("by_difficulty", by_diff);
     return j;
 }
 
@@ -181,6 +207,8 @@ nlohmann::json record_to_json(const RecordResult& r, size_t index) {
                         {"output", r.output}};
     if (!r.task.empty()) j["task"] = r.task;
     if (r.difficulty >= 0) j["difficulty"] = r.difficulty;
+    if (!r.family.empty()) j["family"] = r.family;
+    if (!r.lang.empty()) j["lang"] = r.lang;
     if (!r.votes.empty()) j["votes"] = r.votes;
     return j;
 }

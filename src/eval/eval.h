@@ -26,8 +26,9 @@ using infer::ThinkMode;
 void check_tokenizer(const Tokenizer& tok, int32_t model_vocab, const std::string& origin);
 
 struct RecordResult {
-    std::string task;     // "" when the record has none
-    int difficulty = -1;  // -1 when the record has none
+    std::string task;          // "" when the record has none
+    int difficulty = -1;       // -1 when the record has none
+    std::string family, lang;  // "" when the record has none
     bool correct = false;
     int thinking_tokens = 0;  // of the chosen sample
     int generated_tokens = 0;
@@ -56,9 +57,11 @@ RecordResult evaluate_record(infer::Decoder& dec, const Tokenizer& tok,
                              const nlohmann::json& record, size_t record_index,
                              const EvalOptions& opt);
 
-// {"mode","n","correct","accuracy","mean_thinking_tokens","votes","think_budget","max_tokens",
-//  "by_task":{task:{"n","correct","accuracy"}},"by_difficulty":{"d":{...}}} — by_task and
-// by_difficulty only hold records that name a task / difficulty.
+// {"mode","n","correct","accuracy","thought","mean_thinking_tokens","votes","think_budget",
+//  "max_tokens","by_task":{task:{"n","correct","accuracy","thought","mean_thinking_tokens"}},
+//  "by_family":{"task/family":{...}},"by_lang":{...},"by_difficulty":{"d":{...}}} — "thought" is
+// the share of records with at least one thinking token; a slice only holds records that name
+// its field.
 nlohmann::json summarize(const std::vector<RecordResult>& results, const EvalOptions& opt);
 nlohmann::json record_to_json(const RecordResult& r, size_t index);
 

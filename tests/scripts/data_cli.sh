@@ -16,7 +16,7 @@ import json, sys
 t = sys.argv[1]
 recs = [json.loads(l) for l in open(f"{t}/gym.jsonl")]
 assert {r["lang"] for r in recs} == {"en", "it"}
-assert all(set(r) == {"task", "lang", "difficulty", "question", "thinking", "answer"} for r in recs)
+assert all(set(r) == {"task", "lang", "difficulty", "family", "question", "thinking", "answer"} for r in recs)
 with open(f"{t}/good.jsonl", "w") as f:
     for r in recs: f.write(json.dumps({"output": "<think>\n" + r["thinking"] + "\n</think>\n\n" + r["answer"]}) + "\n")
 with open(f"{t}/bad.jsonl", "w") as f:

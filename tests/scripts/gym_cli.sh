@@ -58,14 +58,29 @@ PYEOF
 grep -q -- "--difficulty must be D or A-B" "$T/err" || fail "range error: $(cat "$T/err")"
 "$NP" gym --task addition,nope --out "$T/x.jsonl" 2>"$T/err" && fail "bad task list accepted"
 grep -q 'unknown task "nope"' "$T/err" || fail "task error: $(cat "$T/err")"
-# --trace compact: one fixed-width line per column (GymSet.CompactTrace* checks the arithmetic)
-"$NP" gym --task addition --difficulty 2 --trace compact --n 3 --out "$T/c.jsonl"
-/usr/bin/python3 - "$T/c.jsonl" <<'PY' || fail "compact trace"
+# --split: held-out families never appear in a training set; --list names them (starred).
+"$NP" gym --list > "$T/list.txt"
+grep -q "^addition: difficulty d = " "$T/list.txt" || fail "gym --list: $(head -3 "$T/list.txt")"
+"$NP" gym --task all --lang both --difficulty 1-3 --split train --n 600 --seed 4 --out "$T/tr.jsonl" 2>/dev/null
+"$NP" gym --task all --lang both --difficulty 1-3 --split heldout --n 600 --seed 4 --out "$T/ho.jsonl" 2>/dev/null
+"$PY" - "$T" <<'PYEOF' || fail "splits"
 import json, re, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    assert all(re.fullmatch(r"\d\+\d\+[01]=\d\d", x) for x in r["thinking"].split("\n")), r
-PY
-"$NP" gym --trace bogus --out "$T/x.jsonl" 2>"$T/err" && fail "bad --trace accepted"
-grep -q -- "--trace" "$T/err" || fail "trace error: $(cat "$T/err")"
+t = sys.argv[1]
+held = {}
+for line in open(f"{t}/list.txt"):
+    m = re.match(r"^(\w+): difficulty", line)
+    if m: task = m.group(1)
+    m = re.match(r"^  (en|it): \d+ frames, \d+ held out:(.*)$", line)
+    if m:
+        for f in m.group(2).split():
+            name = f[:f.index("(")]
+            held[(task, m.group(1), name.rstrip("*"))] = name.endswith("*")
+load = lambda n: [json.loads(l) for l in open(f"{t}/{n}")]
+tr, ho = load("tr.jsonl"), load("ho.jsonl")
+assert all(held[(r["task"], r["lang"], r["family"])] is False for r in tr)
+assert all(held[(r["task"], r["lang"], r["family"])] is True for r in ho)
+assert len({r["task"] for r in ho}) == len({k[0] for k in held}) == 14
+PYEOF
+"$NP" gym --split test --out "$T/x.jsonl" 2>"$T/err" && fail "bad --split accepted"
+grep -q -- "--split must be train, heldout or all" "$T/err" || fail "split error: $(cat "$T/err")"
 echo "gym_cli: ok"
