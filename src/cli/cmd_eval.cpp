@@ -24,24 +24,6 @@ struct EvalArgs {
     bool reference = false;
 };
 
-std::vector<nlohmann::json> read_records(const std::string& path, long limit) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("--data: cannot open " + path);
-    std::vector<nlohmann::json> recs;
-    std::string line;
-    size_t lineno = 0;
-    while (std::getline(in, line) && (limit < 0 || long(recs.size()) < limit)) {
-        ++lineno;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        try {
-            recs.push_back(nlohmann::json::parse(line));
-        } catch (const nlohmann::json::exception& e) {
-            fail(path + ":" + std::to_string(lineno) + ": invalid JSON: " + e.what());
-        }
-    }
-    return recs;
-}
-
 std::string dump(const nlohmann::json& j) {
     // Outputs of an untrained model may hold invalid UTF-8.
     return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -63,7 +45,7 @@ void run_eval(const EvalArgs& a) {
     const Tokenizer& tok = loaded.tokenizer;
     eval::check_tokenizer(tok, dec.config().vocab_size,
                           a.tokenizer.empty() ? a.model + " (its tokenizer)" : a.tokenizer);
-    auto recs = read_records(a.data, a.limit);
+    auto recs = eval::read_records(a.data, a.limit);
     if (recs.empty()) fail("--data: " + a.data + " holds no records");
 
     std::vector<eval::RecordResult> results;

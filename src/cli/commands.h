@@ -11,5 +11,6 @@ void register_eval_commands(CLI::App& app);       // eval                       
 void register_plan_commands(CLI::App& app);       // plan                            (cmd_plan.cpp)
 void register_export_commands(CLI::App& app);    // export, info                    (cmd_export.cpp)
 void register_generate_commands(CLI::App& app);  // generate, chat (cmd_generate.cpp)
+void register_rl_commands(CLI::App& app);        // rl                              (cmd_rl.cpp)
 void register_bench_commands(CLI::App& app);     // bench                           (cmd_bench.cpp)
 }  // namespace np::cli

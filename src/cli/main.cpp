@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     np::cli::register_data_commands(app);
     np::cli::register_train_commands(app);
     np::cli::register_eval_commands(app);
+    np::cli::register_rl_commands(app);
     np::cli::register_plan_commands(app);
     np::cli::register_export_commands(app);
     np::cli::register_generate_commands(app);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <map>
 
 #include "core/error.h"
@@ -211,6 +212,24 @@ nlohmann::json record_to_json(const RecordResult& r, size_t index) {
     if (!r.lang.empty()) j["lang"] = r.lang;
     if (!r.votes.empty()) j["votes"] = r.votes;
     return j;
+}
+
+std::vector<nlohmann::json> read_records(const std::string& path, long limit) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail("cannot open " + path);
+    std::vector<nlohmann::json> recs;
+    std::string line;
+    size_t lineno = 0;
+    while (std::getline(in, line) && (limit < 0 || long(recs.size()) < limit)) {
+        ++lineno;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        try {
+            recs.push_back(nlohmann::json::parse(line));
+        } catch (const nlohmann::json::exception& e) {
+            fail(path + ":" + std::to_string(lineno) + ": invalid JSON: " + e.what());
+        }
+    }
+    return recs;
 }
 
 }  // namespace np::eval

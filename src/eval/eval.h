@@ -65,4 +65,8 @@ RecordResult evaluate_record(infer::Decoder& dec, const Tokenizer& tok,
 nlohmann::json summarize(const std::vector<RecordResult>& results, const EvalOptions& opt);
 nlohmann::json record_to_json(const RecordResult& r, size_t index);
 
+// The JSON objects of a JSONL file, at most `limit` (all when < 0); blank lines skipped. Throws
+// np::Error naming the file and line of invalid JSON, or the file when it cannot be opened.
+std::vector<nlohmann::json> read_records(const std::string& path, long limit = -1);
+
 }  // namespace np::eval

@@ -284,9 +284,14 @@ std::vector<T> Model<T>::logits(std::span<const int32_t> tokens, int B, int Tn) 
 
 template <class T>
 LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8_t> mask, int B,
-                          int Tn, bool backward) {
+                          int Tn, bool backward, std::span<const float> weights,
+                          std::span<float> logprobs) {
     if (!mask.empty() && mask.size() != tokens.size())
         fail("loss: mask must have the same shape as tokens");
+    if (!weights.empty() && weights.size() != tokens.size())
+        fail("loss: weights must have the same shape as tokens");
+    if (!logprobs.empty() && logprobs.size() != tokens.size())
+        fail("loss: logprobs must have the same shape as tokens");
     const TrainOptions& o = train_opts;
     if (backward && !(o.dropout >= 0 && o.dropout < 1))
         fail("train options: dropout must be in [0, 1), got " + std::to_string(o.dropout));
@@ -339,6 +344,18 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
             for (int v = 0; v < V; v++) sum += double(exp_fast(row[v] - mx));
             const int target = tokens[r + 1];
             const double lse = double(mx) + std::log(sum);
+            if (!logprobs.empty()) logprobs[r + 1] = float(double(row[target]) - lse);
+            if (!weights.empty()) {
+                // Weighted sum (no label smoothing): w * CE, gradient w * (softmax - onehot).
+                const double wt = double(weights[r + 1]);
+                chunk_loss += wt * (lse - double(row[target]));
+                if (backward) {
+                    const T tw = T(wt), shift = T(lse);
+                    for (int v = 0; v < V; v++) row[v] = exp_fast(row[v] - shift) * tw;
+                    row[target] -= tw;
+                }
+                continue;
+            }
             if (ls == 0) {
                 chunk_loss += lse - double(row[target]);
             } else {
@@ -363,7 +380,7 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
             linear_backward(w.dxf.data() + size_t(r0) * D, dWh, lg, w.xf.data() + size_t(r0) * D,
                             Wh, rc, D, V);
     }
-    res.loss = n > 0 ? total / double(n) : 0.0;
+    res.loss = n > 0 ? (weights.empty() ? total / double(n) : total) : 0.0;
     if (!backward || n == 0) return res;
 
     const T eps = T(cfg.norm_eps);

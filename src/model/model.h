@@ -69,8 +69,14 @@ public:
     // Mean next-token cross-entropy over the B rows of T tokens: position t predicts t+1, counted
     // when t+1 < T and (mask empty or mask[t+1] != 0). With backward, grads are overwritten with
     // dL/dθ.
+    //
+    // weights [B*T] (policy-gradient objectives, train/rl_objective.h): the loss is instead the
+    // weighted sum Σ weights[t+1] * CE(t) over the counted positions, not divided by their count
+    // (the weights carry their own normalisation; a weight may be negative). logprobs [B*T], when
+    // given: logprobs[t+1] = log p(token t+1 | ..t) for every counted position, the rest untouched.
     LossResult loss(std::span<const int32_t> tokens, std::span<const uint8_t> mask, int B, int Tn,
-                    bool backward);
+                    bool backward, std::span<const float> weights = {},
+                    std::span<float> logprobs = {});
 
     // Full forward: logits [B*T, V].
     std::vector<T> logits(std::span<const int32_t> tokens, int B, int Tn);

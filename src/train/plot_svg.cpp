@@ -11,12 +11,6 @@ namespace np {
 
 namespace {
 
-struct Series {
-    const char* cls;
-    const char* color;
-    std::vector<std::pair<double, double>> pts;
-};
-
 std::string num(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.4g", v);
@@ -50,8 +44,11 @@ double nice_step(double lo, double hi, int n) {
 
 constexpr double kW = 900, kPanelH = 230, kLeft = 80, kRight = 30, kTop = 40, kBottom = 40;
 
-void panel(std::string& svg, int index, const std::string& title, const std::string& ylabel,
-           const std::vector<Series>& series, double x0, double x1) {
+void panel(std::string& svg, int index, const PlotPanel& p, const std::string& xlabel, double x0,
+           double x1) {
+    const std::string& title = p.title;
+    const std::string& ylabel = p.ylabel;
+    const std::vector<PlotSeries>& series = p.series;
     const double oy = 40 + index * (kPanelH + 20);
     const double px = kLeft, py = oy + kTop, pw = kW - kLeft - kRight,
                  ph = kPanelH - kTop - kBottom;
@@ -88,7 +85,7 @@ void panel(std::string& svg, int index, const std::string& title, const std::str
                "\" font-size=\"11\" text-anchor=\"middle\">" + num(t) + "</text>\n";
     }
     svg += "<text x=\"" + num(px + pw / 2) + "\" y=\"" + num(py + ph + 34) +
-           "\" font-size=\"12\" text-anchor=\"middle\">step</text>\n";
+           "\" font-size=\"12\" text-anchor=\"middle\">" + esc(xlabel) + "</text>\n";
     svg += "<text x=\"" + num(18) + "\" y=\"" + num(py + ph / 2) +
            "\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 18 " +
            num(py + ph / 2) + ")\">" + esc(ylabel) + "</text>\n";
@@ -98,11 +95,13 @@ void panel(std::string& svg, int index, const std::string& title, const std::str
         std::string pts;
         for (auto [x, y] : s.pts) pts += num(X(x)) + "," + num(Y(y)) + " ";
         if (!pts.empty()) pts.pop_back();
-        svg += std::string("<polyline class=\"") + s.cls + "\" fill=\"none\" stroke=\"" + s.color +
+        svg += "<polyline class=\"" + esc(s.name) + "\" fill=\"none\" stroke=\"" + s.color +
                "\" stroke-width=\"1.5\" points=\"" + pts + "\"/>\n";
-        svg += std::string("<text x=\"") + num(lx) + "\" y=\"" + num(py + 16) +
-               "\" font-size=\"12\" fill=\"" + s.color + "\" text-anchor=\"end\">" + s.cls +
-               "</text>\n";
+        if (s.pts.size() == 1)  // a lone point draws no line: mark it
+            svg += "<circle class=\"" + esc(s.name) + "\" cx=\"" + num(X(s.pts[0].first)) +
+                   "\" cy=\"" + num(Y(s.pts[0].second)) + "\" r=\"3\" fill=\"" + s.color + "\"/>\n";
+        svg += "<text x=\"" + num(lx) + "\" y=\"" + num(py + 16) + "\" font-size=\"12\" fill=\"" +
+               s.color + "\" text-anchor=\"end\">" + esc(s.name) + "</text>\n";
         lx -= 80;
     }
     svg += "</g>\n";
@@ -110,8 +109,29 @@ void panel(std::string& svg, int index, const std::string& title, const std::str
 
 }  // namespace
 
+std::string render_panels_svg(const std::string& title, const std::string& xlabel,
+                              const std::vector<PlotPanel>& panels) {
+    double x0 = INFINITY, x1 = -INFINITY;
+    for (const PlotPanel& p : panels)
+        for (const PlotSeries& s : p.series)
+            for (auto [x, y] : s.pts) x0 = std::min(x0, x), x1 = std::max(x1, x);
+    if (!(x0 <= x1)) x0 = 0, x1 = 1;
+    if (x1 <= x0) x1 = x0 + 1;
+    const double h = 40 + double(panels.size()) * (kPanelH + 20);
+    std::string svg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(kW) + "\" height=\"" +
+           num(h) + "\" viewBox=\"0 0 " + num(kW) + " " + num(h) +
+           "\" font-family=\"sans-serif\">\n";
+    svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+    svg += "<text x=\"" + num(kW / 2) + "\" y=\"26\" font-size=\"18\" text-anchor=\"middle\">" +
+           esc(title) + "</text>\n";
+    for (size_t i = 0; i < panels.size(); ++i) panel(svg, int(i), panels[i], xlabel, x0, x1);
+    svg += "</svg>\n";
+    return svg;
+}
+
 std::string render_metrics_svg(const std::vector<MetricRow>& rows, const std::string& title) {
-    Series loss{"loss", "#1f77b4", {}}, val{"val_loss", "#d62728", {}}, lr{"lr", "#2ca02c", {}},
+    PlotSeries loss{"loss", "#1f77b4", {}}, val{"val_loss", "#d62728", {}}, lr{"lr", "#2ca02c", {}},
         tps{"tok_s", "#9467bd", {}};
     for (const MetricRow& r : rows) {
         if (std::isfinite(r.loss) && !r.skipped) loss.pts.push_back({double(r.step), r.loss});
@@ -120,24 +140,10 @@ std::string render_metrics_svg(const std::vector<MetricRow>& rows, const std::st
         if (std::isfinite(r.lr)) lr.pts.push_back({double(r.step), r.lr});
         if (std::isfinite(r.tok_s)) tps.pts.push_back({double(r.step), r.tok_s});
     }
-    double x0 = rows.empty() ? 0 : double(rows.front().step),
-           x1 = rows.empty() ? 1 : double(rows.back().step);
-    if (x1 <= x0) x1 = x0 + 1;
-    const double h = 40 + 3 * (kPanelH + 20);
-    std::string svg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-    svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(kW) + "\" height=\"" +
-           num(h) + "\" viewBox=\"0 0 " + num(kW) + " " + num(h) +
-           "\" font-family=\"sans-serif\">\n";
-    svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-    svg += "<text x=\"" + num(kW / 2) + "\" y=\"26\" font-size=\"18\" text-anchor=\"middle\">" +
-           esc(title) + "</text>\n";
-    std::vector<Series> losses{loss};
-    if (!val.pts.empty()) losses.push_back(val);
-    panel(svg, 0, "Loss", "cross-entropy", losses, x0, x1);
-    panel(svg, 1, "Learning rate", "lr", {lr}, x0, x1);
-    panel(svg, 2, "Throughput", "tokens/s", {tps}, x0, x1);
-    svg += "</svg>\n";
-    return svg;
+    PlotPanel losses{"Loss", "cross-entropy", {loss}};
+    if (!val.pts.empty()) losses.series.push_back(val);
+    return render_panels_svg(
+        title, "step", {losses, {"Learning rate", "lr", {lr}}, {"Throughput", "tokens/s", {tps}}});
 }
 
 std::string plot_run(const std::string& run_dir, const std::string& out) {

@@ -78,12 +78,6 @@ double double_of(const nlohmann::json& j) {
     return std::bit_cast<double>(uint64_t(std::stoull(j.get<std::string>(), nullptr, 16)));
 }
 
-std::string step_dir_name(int64_t step) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "step_%06lld", (long long)step);
-    return buf;
-}
-
 std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const std::string& run_dir) {
     std::vector<std::pair<int64_t, fs::path>> out;
     const fs::path ck = fs::path(run_dir) / "ckpt";
@@ -152,10 +146,17 @@ std::vector<std::string> load_sample_prompts(const std::string& path) {
     return out;
 }
 
-// Keeps the rows of a JSONL file whose "step" is <= upto (a resumed run rewrites the later ones).
-void truncate_jsonl_after(const fs::path& path, int64_t upto) {
+}  // namespace
+
+std::string step_dir_name(int64_t step) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "step_%06lld", (long long)step);
+    return buf;
+}
+
+void truncate_jsonl_after(const std::string& path, int64_t upto) {
     if (!fs::exists(path)) return;
-    const std::string text = read_file(path.string());
+    const std::string text = read_file(path);
     std::string kept;
     size_t pos = 0;
     while (pos < text.size()) {
@@ -168,10 +169,8 @@ void truncate_jsonl_after(const fs::path& path, int64_t upto) {
             j["step"].get<int64_t>() <= upto)
             kept += line + "\n";
     }
-    write_file_atomic(path.string(), kept);
+    write_file_atomic(path, kept);
 }
-
-}  // namespace
 
 std::string latest_checkpoint(const std::string& run_dir) {
     auto all = list_checkpoints(run_dir);
@@ -355,7 +354,7 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
                                   cfg.to_json().dump(2) + "\n");
             }
             log.emplace((fs::path(cfg.out) / "metrics.jsonl").string(), step);
-            truncate_jsonl_after(samples_path, step);
+            truncate_jsonl_after(samples_path.string(), step);
         }
     }
 

@@ -64,4 +64,11 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt = {});
 // The newest RUN_DIR/ckpt/step_NNNNNN directory, or "" when there is none.
 std::string latest_checkpoint(const std::string& run_dir);
 
+// "step_000042": the name of the checkpoint directory of a step.
+std::string step_dir_name(int64_t step);
+
+// Keeps the rows of a JSONL file whose "step" is <= upto (a resumed run rewrites the later ones);
+// a torn last line is dropped. Nothing happens when the file does not exist.
+void truncate_jsonl_after(const std::string& path, int64_t upto);
+
 }  // namespace np
