@@ -11,34 +11,15 @@
 
 #include "core/error.h"
 #include "data/gym.h"
+#include "gym_test_util.h"
 
 using namespace np::data;
 using nlohmann::json;
 
 namespace {
 
-std::vector<std::string> lines_of(const std::string& s) {
-    std::vector<std::string> out;
-    size_t b = 0;
-    for (size_t e; (e = s.find('\n', b)) != std::string::npos; b = e + 1)
-        out.push_back(s.substr(b, e - b));
-    out.push_back(s.substr(b));
-    return out;
-}
-
-// The integers written in a question, thousands separators (1,234 / 1.234) removed.
-std::multiset<long long> question_numbers(const std::string& q) {
-    std::multiset<long long> out;
-    std::regex re("\\d{1,3}(?:[.,]\\d{3})+(?!\\d)|\\d+");
-    for (auto it = std::sregex_iterator(q.begin(), q.end(), re); it != std::sregex_iterator();
-         ++it) {
-        std::string digits;
-        for (char ch : it->str())
-            if (isdigit((unsigned char)ch)) digits += ch;
-        out.insert(std::stoll(digits));
-    }
-    return out;
-}
+using np::test::lines_of;
+using np::test::question_integers;
 
 std::multiset<long long> numbers_in(const std::string& s) {
     std::multiset<long long> out;
@@ -351,7 +332,7 @@ TEST(GymArithmetic, TracesAreRederivedFromTheRestatedProblem) {
                     EXPECT_EQ(lines_of(r.thinking), want.lines) << ctx;
                     EXPECT_EQ(r.answer, want.answer) << ctx;
                     // The restated problem is the question's: the same numbers, no others.
-                    EXPECT_EQ(question_numbers(r.question), want.operands) << ctx;
+                    EXPECT_EQ(question_integers(r.question), want.operands) << ctx;
                     EXPECT_EQ(r.thinking.find(','), std::string::npos)
                         << "traces write plain digits: " << ctx;
                     EXPECT_TRUE(gym_score(r.to_json(),
@@ -370,7 +351,7 @@ TEST(GymArithmetic, DifficultyMeansWhatItsHelpSays) {
     for (int d = 1; d <= 8; ++d) {
         std::set<size_t> add_len, mul_short, div_len;
         for (uint64_t s = 0; s < 30; ++s) {
-            auto n = question_numbers(gym_generate("addition", "en", d, s).question);
+            auto n = question_integers(gym_generate("addition", "en", d, s).question);
             add_len.insert(std::to_string(*n.rbegin()).size());
             std::string f = lines_of(gym_generate("multiplication", "it", d, s).thinking)[0];
             EXPECT_EQ(f.substr(0, f.find('*')).size(), size_t(d)) << f;
@@ -401,7 +382,7 @@ TEST(GymArithmetic, VarietyTheTracesMustHandle) {
                       std::regex_search(sub.question, std::regex("\\d,\\d{3}"));
         GymRecord add = gym_generate("addition", "it", 3, s);
         // "Aggiungi {b} a {a}": the trace restates the sum in the question's order.
-        auto n = question_numbers(add.question);
+        auto n = question_integers(add.question);
         std::string first = lines_of(add.thinking)[0];
         reversed_sum |= add.question.find(first.substr(0, first.find('+'))) >
                         add.question.find(first.substr(first.find('+') + 1));

@@ -15,23 +15,15 @@
 #include "core/error.h"
 #include "data/gym.h"
 #include "data/gym_phrasing.h"
+#include "gym_test_util.h"
 
 using namespace np::data;
 
 namespace {
 
-const std::vector<std::string> kTasks = {"compare", "sort", "letters", "word_count"};
+using np::test::lines_of;
 
-std::vector<std::string> lines_of(const std::string& s) {
-    std::vector<std::string> out;
-    size_t i = 0;
-    while (true) {
-        const size_t e = s.find('\n', i);
-        out.push_back(s.substr(i, e == std::string::npos ? std::string::npos : e - i));
-        if (e == std::string::npos) return out;
-        i = e + 1;
-    }
-}
+const std::vector<std::string> kTasks = {"compare", "sort", "letters", "word_count"};
 
 std::string lower(std::string s) {
     for (char& ch : s) ch = char(std::tolower((unsigned char)ch));
@@ -340,48 +332,19 @@ TEST(GymOrder, FramesFollowTheRules) {
         EXPECT_EQ(def.answer, def.name == "sort" ? AnswerKind::NumberList : AnswerKind::Number);
         Slots given;
         for (const std::string& s : slots.at(std::string(def.name))) given.push_back({s, "X"});
-        for (const bool it : {false, true}) {
-            SCOPED_TRACE(std::string(def.name) + (it ? " it" : " en"));
-            std::set<std::string> names, frames;
-            size_t n_frames = 0, n_heldout = 0, n_families = 0;
-            for (const Phrasings* p : def.phrasings) {
-                size_t held = 0, train = 0, p_frames = 0, p_heldout = 0;
-                for (const Family& f : p->of(it)) {
-                    EXPECT_TRUE(names.insert(std::string(f.name)).second) << f.name;
-                    EXPECT_TRUE(std::regex_match(std::string(f.name), std::regex("[a-z_]+")));
-                    (f.heldout ? held : train) += 1;
-                    ++n_families;
-                    for (std::string_view fr : f.frames) {
-                        const std::string s(fr);
-                        EXPECT_TRUE(frames.insert(s).second) << "repeated frame: " << s;
-                        ++n_frames;
-                        n_heldout += f.heldout;
-                        ++p_frames;
-                        p_heldout += f.heldout;
-                        std::string rest = s;
-                        for (const auto& [name, v] : given) {
-                            const std::string slot = "{" + std::string(name) + "}";
-                            const size_t at = rest.find(slot);
-                            ASSERT_NE(at, std::string::npos) << s << " lacks " << slot;
-                            rest.erase(at, slot.size());
-                            EXPECT_EQ(rest.find(slot), std::string::npos) << s << " twice " << slot;
-                        }
-                        EXPECT_EQ(rest.find_first_of("{}"), std::string::npos) << s;
-                        EXPECT_NO_THROW(fill(fr, given)) << s;
-                    }
+        for (const bool it : {false, true})
+            np::test::check_frame_rules(def, it, [&](const std::string& s, size_t) {
+                std::string rest = s;
+                for (const auto& [name, v] : given) {
+                    const std::string slot = "{" + std::string(name) + "}";
+                    const size_t at = rest.find(slot);
+                    ASSERT_NE(at, std::string::npos) << s << " lacks " << slot;
+                    rest.erase(at, slot.size());
+                    EXPECT_EQ(rest.find(slot), std::string::npos) << s << " twice " << slot;
                 }
-                EXPECT_GE(held, 1u);
-                EXPECT_GE(train, 2u);
-                // Every Phrasings keeps roughly the task's share, whichever one a problem uses.
-                EXPECT_GE(double(p_heldout) / double(p_frames), 0.2);
-                EXPECT_LE(double(p_heldout) / double(p_frames), 0.4);
-            }
-            EXPECT_GE(n_frames, 22u);
-            EXPECT_GE(n_families, 5u);
-            const double share = double(n_heldout) / double(n_frames);
-            EXPECT_GE(share, 0.25);
-            EXPECT_LE(share, 0.35);
-        }
+                EXPECT_EQ(rest.find_first_of("{}"), std::string::npos) << s;
+                EXPECT_NO_THROW(fill(s, given)) << s;
+            });
     }
 }
 

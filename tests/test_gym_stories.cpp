@@ -13,37 +13,17 @@
 
 #include "data/gym.h"
 #include "data/gym_phrasing.h"
+#include "gym_test_util.h"
 
 using namespace np::data;
 
 namespace {
 
+using np::test::lines_of;
+using np::test::question_integers;
+
 const std::vector<std::string> kTasks = {"word_money", "word_time", "word_age", "word_quantity",
                                          "word_units"};
-
-std::vector<std::string> lines_of(const std::string& s) {
-    std::vector<std::string> out;
-    size_t b = 0;
-    for (size_t e; (e = s.find('\n', b)) != std::string::npos; b = e + 1)
-        out.push_back(s.substr(b, e - b));
-    out.push_back(s.substr(b));
-    return out;
-}
-
-// The integers of a question, thousands separators (1,234 / 1.234) removed; h:mm times skipped.
-std::multiset<long long> question_numbers(const std::string& q) {
-    std::multiset<long long> out;
-    const std::string no_times = std::regex_replace(q, std::regex("\\d{1,2}:\\d\\d"), " ");
-    std::regex re("\\d{1,3}(?:[.,]\\d{3})+(?!\\d)|\\d+");
-    for (auto it = std::sregex_iterator(no_times.begin(), no_times.end(), re);
-         it != std::sregex_iterator(); ++it) {
-        std::string digits;
-        for (char ch : it->str())
-            if (isdigit((unsigned char)ch)) digits += ch;
-        out.insert(std::stoll(digits));
-    }
-    return out;
-}
 
 // A chain formula: a number or a parenthesised chain, then (op operand) where an additive operand
 // may be a product "a*b" and '*' multiplies everything before it.
@@ -173,7 +153,7 @@ void check_record(const GymRecord& r) {
                  "]\n" + r.question + "\n" + r.thinking);
     const std::vector<std::string> got = lines_of(r.thinking);
     std::vector<std::string> want = {got[0]};
-    const std::multiset<long long> qn = question_numbers(r.question);
+    const std::multiset<long long> qn = question_integers(r.question);
     if (r.task == "word_time") {
         int legs = 0;
         EXPECT_EQ(r.answer, derive_time(got[0], want, legs));
@@ -314,55 +294,26 @@ TEST(GymStories, FramesFollowTheRules) {
         EXPECT_FALSE(def.difficulty.empty());
         EXPECT_EQ(def.answer, name == "word_time" ? AnswerKind::Time : AnswerKind::Number);
         ASSERT_EQ(def.phrasings.size(), required.at(name).size());
-        for (const bool it : {false, true}) {
-            SCOPED_TRACE(name + (it ? " it" : " en"));
-            std::set<std::string> names, frames;
-            size_t n_frames = 0, n_heldout = 0, n_families = 0;
-            for (size_t pi = 0; pi < def.phrasings.size(); ++pi) {
+        for (const bool it : {false, true})
+            np::test::check_frame_rules(def, it, [&](const std::string& s, size_t pi) {
                 const std::vector<std::string>& req = required.at(name)[pi];
-                size_t held = 0, train = 0, p_frames = 0, p_heldout = 0;
-                for (const Family& f : def.phrasings[pi]->of(it)) {
-                    EXPECT_TRUE(names.insert(std::string(f.name)).second) << f.name;
-                    EXPECT_TRUE(std::regex_match(std::string(f.name), std::regex("[a-z_]+")));
-                    (f.heldout ? held : train) += 1;
-                    ++n_families;
-                    for (std::string_view fr : f.frames) {
-                        const std::string s(fr);
-                        EXPECT_TRUE(frames.insert(s).second) << "repeated frame: " << s;
-                        ++n_frames;
-                        n_heldout += f.heldout;
-                        ++p_frames;
-                        p_heldout += f.heldout;
-                        std::map<std::string, int> used;
-                        std::regex slot("\\{([A-Za-z]+)\\}");
-                        for (auto m = std::sregex_iterator(s.begin(), s.end(), slot);
-                             m != std::sregex_iterator(); ++m)
-                            ++used[(*m)[1]];
-                        // A name may be repeated ("{who} has... does {who} have"); the rest not.
-                        for (const std::string& r : req) {
-                            EXPECT_GE(used[r], 1) << s << " lacks " << r;
-                            EXPECT_TRUE(r == "who" || used[r] == 1) << s << " repeats " << r;
-                        }
-                        for (const auto& [k, n] : used) {
-                            const bool known = optional.count(k) ||
-                                               std::find(req.begin(), req.end(), k) != req.end();
-                            EXPECT_TRUE(known) << s << " has unknown slot " << k;
-                        }
-                        const std::string stripped = std::regex_replace(s, slot, "");
-                        EXPECT_EQ(stripped.find_first_of("{}"), std::string::npos) << s;
-                    }
+                std::map<std::string, int> used;
+                const std::regex slot("\\{([A-Za-z]+)\\}");
+                for (auto m = std::sregex_iterator(s.begin(), s.end(), slot);
+                     m != std::sregex_iterator(); ++m)
+                    ++used[(*m)[1]];
+                // A name may be repeated ("{who} has... does {who} have"); the rest not.
+                for (const std::string& r : req) {
+                    EXPECT_GE(used[r], 1) << s << " lacks " << r;
+                    EXPECT_TRUE(r == "who" || used[r] == 1) << s << " repeats " << r;
                 }
-                EXPECT_GE(held, 1u);
-                EXPECT_GE(train, 2u);
-                EXPECT_GE(double(p_heldout) / double(p_frames), 0.2);
-                EXPECT_LE(double(p_heldout) / double(p_frames), 0.4);
-            }
-            EXPECT_GE(n_frames, 22u);
-            EXPECT_GE(n_families, 5u);
-            const double share = double(n_heldout) / double(n_frames);
-            EXPECT_GE(share, 0.25);
-            EXPECT_LE(share, 0.35);
-        }
+                for (const auto& [k, n] : used)
+                    EXPECT_TRUE(optional.count(k) ||
+                                std::find(req.begin(), req.end(), k) != req.end())
+                        << s << " has unknown slot " << k;
+                EXPECT_EQ(std::regex_replace(s, slot, "").find_first_of("{}"), std::string::npos)
+                    << s;
+            });
     }
 }
 

@@ -140,51 +140,56 @@ struct Sample {
     std::vector<float> lp, old_lp, ref_lp;  // per completion token (index 0 = tokens[prompt_len])
 };
 
+// Rows [r0, r0 + rc) of `rows` as one padded batch [rc, Tn]: tokens, the completion positions as
+// the mask, and (when weights is given) each completion token's weight.
+struct Batch {
+    std::vector<int32_t> tok;
+    std::vector<uint8_t> mask;
+    std::vector<float> w;
+    size_t Tn = 0;
+};
+Batch pack_rows(const std::vector<Sample*>& rows, size_t r0, size_t rc,
+                const std::vector<std::vector<float>>* weights) {
+    Batch b;
+    for (size_t i = 0; i < rc; ++i) b.Tn = std::max(b.Tn, rows[r0 + i]->tokens.size());
+    b.tok.assign(rc * b.Tn, Tokenizer::kPad);
+    b.mask.assign(rc * b.Tn, 0);
+    b.w.assign(weights ? rc * b.Tn : 0, 0.0f);
+    for (size_t i = 0; i < rc; ++i) {
+        const Sample& s = *rows[r0 + i];
+        std::copy(s.tokens.begin(), s.tokens.end(), b.tok.begin() + long(i * b.Tn));
+        for (size_t t = s.prompt_len; t < s.tokens.size(); ++t) {
+            b.mask[i * b.Tn + t] = 1;
+            if (weights) b.w[i * b.Tn + t] = (*weights)[r0 + i][t - s.prompt_len];
+        }
+    }
+    return b;
+}
+
 // Per-token log-probs of the completions of `rows` under `m` (forward only), micro rows at a time.
 void completion_logprobs(Model<float>& m, std::vector<Sample*>& rows, int micro,
                          std::vector<float> Sample::*field) {
     for (size_t r0 = 0; r0 < rows.size(); r0 += size_t(micro)) {
         const size_t rc = std::min(rows.size() - r0, size_t(micro));
-        size_t Tn = 0;
-        for (size_t i = 0; i < rc; ++i) Tn = std::max(Tn, rows[r0 + i]->tokens.size());
-        std::vector<int32_t> tok(rc * Tn, Tokenizer::kPad);
-        std::vector<uint8_t> mask(rc * Tn, 0);
-        std::vector<float> lp(rc * Tn, 0.0f);
-        for (size_t i = 0; i < rc; ++i) {
-            const Sample& s = *rows[r0 + i];
-            std::copy(s.tokens.begin(), s.tokens.end(), tok.begin() + long(i * Tn));
-            for (size_t t = s.prompt_len; t < s.tokens.size(); ++t) mask[i * Tn + t] = 1;
-        }
-        m.loss(tok, mask, int(rc), int(Tn), false, {}, lp);
+        const Batch b = pack_rows(rows, r0, rc, nullptr);
+        std::vector<float> lp(rc * b.Tn, 0.0f);
+        m.loss(b.tok, b.mask, int(rc), int(b.Tn), false, {}, lp);
         for (size_t i = 0; i < rc; ++i) {
             Sample& s = *rows[r0 + i];
-            auto& out = s.*field;
-            out.assign(lp.begin() + long(i * Tn + s.prompt_len),
-                       lp.begin() + long(i * Tn + s.tokens.size()));
+            const auto from = lp.begin() + long(i * b.Tn);
+            (s.*field).assign(from + long(s.prompt_len), from + long(s.tokens.size()));
         }
     }
 }
 
-// Adds the gradient of Σ weight * CE over the completions of `rows` into acc.
+// Adds the gradient of the sum of weight * CE over the completions of `rows` into acc.
 void weighted_backward(Model<float>& m, std::vector<Sample*>& rows,
                        const std::vector<std::vector<float>>& weights, int micro,
                        std::vector<float>& acc) {
     for (size_t r0 = 0; r0 < rows.size(); r0 += size_t(micro)) {
         const size_t rc = std::min(rows.size() - r0, size_t(micro));
-        size_t Tn = 0;
-        for (size_t i = 0; i < rc; ++i) Tn = std::max(Tn, rows[r0 + i]->tokens.size());
-        std::vector<int32_t> tok(rc * Tn, Tokenizer::kPad);
-        std::vector<uint8_t> mask(rc * Tn, 0);
-        std::vector<float> w(rc * Tn, 0.0f);
-        for (size_t i = 0; i < rc; ++i) {
-            const Sample& s = *rows[r0 + i];
-            std::copy(s.tokens.begin(), s.tokens.end(), tok.begin() + long(i * Tn));
-            for (size_t t = s.prompt_len; t < s.tokens.size(); ++t) {
-                mask[i * Tn + t] = 1;
-                w[i * Tn + t] = weights[r0 + i][t - s.prompt_len];
-            }
-        }
-        m.loss(tok, mask, int(rc), int(Tn), true, w);
+        const Batch b = pack_rows(rows, r0, rc, &weights);
+        m.loss(b.tok, b.mask, int(rc), int(b.Tn), true, b.w);
         for (size_t k = 0; k < acc.size(); ++k) acc[k] += m.grads[k];
     }
 }
