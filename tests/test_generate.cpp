@@ -314,3 +314,47 @@ TEST(Generate, ChatRePrefillsWhenHistoryChanges) {
 }
 
 }  // namespace
+
+// A model that tries to end its thinking on every other step.
+struct EagerCloser final : np::infer::Decoder {
+    np::infer::ReferenceDecoder inner;
+    explicit EagerCloser(np::infer::ReferenceDecoder d) : inner(std::move(d)) {}
+    const np::ModelConfig& config() const override { return inner.config(); }
+    std::string name() const override { return "eager closer"; }
+    void reset() override { inner.reset(); }
+    int64_t n_past() const override { return inner.n_past(); }
+    void prefill(std::span<const int32_t> tokens, std::span<float> logits) override {
+        inner.prefill(tokens, logits);
+        if (inner.n_past() % 2 == 0) logits[Tokenizer::kThinkEnd] += 100;
+    }
+};
+
+TEST(Generate, ThinkMinReplacesAnEarlyCloseWithWait) {
+    const auto& tok = tiny_tokenizer();
+    EagerCloser dec(tiny_decoder(3));
+    const auto prompt = np::infer::build_prompt(tok, "What is 1 + 2?", ThinkMode::On);
+    np::infer::GenerateOptions opt;
+    opt.mode = ThinkMode::On;
+    opt.max_tokens = 60;
+    auto g = np::infer::generate(dec, tok, prompt, opt);
+    // Without think_min the block closes at the first chance.
+    ASSERT_NE(g.text.find("</think>"), std::string::npos);
+    EXPECT_LE(g.thinking_tokens, 1);
+    EXPECT_EQ(g.waits, 0);
+    // A one-token wait text keeps the closer's rhythm: every other step it tries to close.
+    opt.think_min = 6;
+    opt.wait_text = "\n";
+    ASSERT_EQ(tok.encode("\n").size(), 1u);
+    g = np::infer::generate(dec, tok, prompt, opt);
+    EXPECT_GE(g.waits, 5);
+    const size_t close = g.text.find("</think>");
+    ASSERT_NE(close, std::string::npos) << g.text;
+    // The block closed only once the minimum was thought (the wait tokens do not count).
+    EXPECT_GE(g.thinking_tokens, 6);
+    EXPECT_LE(g.thinking_tokens, 7);
+    opt.think_budget = 4;
+    EXPECT_THROW(np::infer::validate(opt), np::Error);
+    opt.think_budget = -1;
+    opt.think_min = -1;
+    EXPECT_THROW(np::infer::validate(opt), np::Error);
+}

@@ -1,7 +1,9 @@
 // nanoprime eval: accuracy of a model (anything infer::load_model opens) on gym or
 // {question, answer} JSONL, per thinking mode.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -10,14 +12,18 @@
 #include "core/file_io.h"
 #include "eval/eval.h"
 #include "infer/model_loader.h"
+#include "train/plot_svg.h"
 
 namespace np::cli {
 
 namespace {
 
 struct EvalArgs {
-    std::string model, data, tokenizer, think = "auto", out;
-    int think_budget = -1, votes = 1, max_tokens = 256;
+    std::string model, data, tokenizer, think = "auto", out, plot;
+    // Comma lists: more than one value in any of them evaluates every combination (a sweep).
+    std::string think_budget = "-1", think_min = "0", votes = "1";
+    std::string wait_text = "Wait";
+    int max_tokens = 256;
     long limit = -1;
     uint64_t seed = 0;
     float temperature = 0.7f;
@@ -29,17 +35,81 @@ std::string dump(const nlohmann::json& j) {
     return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// "8,16,-1" -> {8, 16, -1}; np::Error naming the flag on anything but integers >= lo.
+std::vector<int> int_list(const std::string& flag, const std::string& text, int lo) {
+    std::vector<int> out;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+        const size_t comma = std::min(text.find(',', pos), text.size());
+        const std::string item = text.substr(pos, comma - pos);
+        size_t used = 0;
+        int v = 0;
+        try {
+            v = std::stoi(item, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (item.empty() || used != item.size() || v < lo)
+            fail(flag + ": expected integers >= " + std::to_string(lo) +
+                 " separated by commas, got \"" + text + "\"");
+        out.push_back(v);
+        pos = comma + 1;
+    }
+    return out;
+}
+
+// Accuracy against the thinking tokens spent per question (mean thinking tokens x votes), one
+// curve per number of votes.
+void write_sweep_plot(const std::string& path, const nlohmann::json& runs,
+                      const std::string& title) {
+    static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c",
+                                   "#9467bd", "#ff7f0e", "#8c564b"};
+    std::map<int, PlotSeries> by_votes;
+    for (const auto& r : runs) {
+        const int v = r["votes"].get<int>();
+        PlotSeries& s = by_votes[v];
+        if (s.name.empty()) {
+            s.name = v == 1 ? "greedy" : std::to_string(v) + " votes";
+            s.color = colors[by_votes.size() % 6];
+        }
+        s.pts.push_back(
+            {r["mean_thinking_tokens"].get<double>() * v, 100 * r["accuracy"].get<double>()});
+    }
+    PlotPanel panel{"Accuracy against thinking compute", "accuracy (%)", {}};
+    for (auto& [v, s] : by_votes) {
+        std::sort(s.pts.begin(), s.pts.end());
+        panel.series.push_back(s);
+    }
+    write_file_atomic(path, render_panels_svg(title, "thinking tokens per question", {panel}));
+}
+
 void run_eval(const EvalArgs& a) {
-    eval::EvalOptions opt;
-    opt.gen.mode = eval::parse_think_mode(a.think);
-    opt.gen.think_budget = a.think_budget;
-    opt.gen.max_tokens = a.max_tokens;
-    opt.gen.sampling.seed = a.seed;
-    opt.votes = a.votes;
-    opt.vote_temperature = a.temperature;
-    if (a.votes < 1) fail("--votes: expected >= 1, got " + std::to_string(a.votes));
+    const std::vector<int> budgets = int_list("--think-budget", a.think_budget, -1),
+                           mins = int_list("--think-min", a.think_min, 0),
+                           votes = int_list("--votes", a.votes, 1);
+    const bool sweep = budgets.size() * mins.size() * votes.size() > 1;
+    if (!sweep && !a.plot.empty())
+        fail("--plot: needs a sweep (a comma list in --think-budget, --think-min or --votes)");
     if (a.max_tokens < 1) fail("--max-tokens: expected >= 1, got " + std::to_string(a.max_tokens));
-    if (a.votes > 1 && !(a.temperature > 0)) fail("--temperature: voting needs a temperature > 0");
+    eval::EvalOptions base;
+    base.gen.mode = eval::parse_think_mode(a.think);
+    base.gen.max_tokens = a.max_tokens;
+    base.gen.sampling.seed = a.seed;
+    base.gen.wait_text = a.wait_text;
+    base.vote_temperature = a.temperature;
+    std::vector<eval::EvalOptions> configs;
+    for (int b : budgets)
+        for (int m : mins)
+            for (int v : votes) {
+                eval::EvalOptions o = base;
+                o.gen.think_budget = b;
+                o.gen.think_min = m;
+                o.votes = v;
+                if (v > 1 && !(a.temperature > 0))
+                    fail("--temperature: voting needs a temperature > 0");
+                infer::validate(o.gen);
+                configs.push_back(o);
+            }
     auto loaded = infer::load_model(a.model, {a.reference, a.tokenizer});
     infer::Decoder& dec = *loaded.decoder;
     const Tokenizer& tok = loaded.tokenizer;
@@ -48,24 +118,50 @@ void run_eval(const EvalArgs& a) {
     auto recs = eval::read_records(a.data, a.limit);
     if (recs.empty()) fail("--data: " + a.data + " holds no records");
 
-    std::vector<eval::RecordResult> results;
-    nlohmann::json rows = nlohmann::json::array();
-    for (size_t i = 0; i < recs.size(); ++i) {
-        results.push_back(eval::evaluate_record(dec, tok, recs[i], i, opt));
-        rows.push_back(eval::record_to_json(results.back(), i));
-        std::fprintf(stderr, "\r[eval] %zu/%zu", i + 1, recs.size());
+    nlohmann::json runs = nlohmann::json::array(), last_rows;
+    for (size_t c = 0; c < configs.size(); ++c) {
+        const eval::EvalOptions& opt = configs[c];
+        std::vector<eval::RecordResult> results;
+        nlohmann::json rows = nlohmann::json::array();
+        for (size_t i = 0; i < recs.size(); ++i) {
+            results.push_back(eval::evaluate_record(dec, tok, recs[i], i, opt));
+            rows.push_back(eval::record_to_json(results.back(), i));
+            std::fprintf(stderr, "\r[eval] %s%zu/%zu",
+                         sweep ? ("run " + std::to_string(c + 1) + "/" +
+                                  std::to_string(configs.size()) + " ")
+                                     .c_str()
+                               : "",
+                         i + 1, recs.size());
+        }
+        std::fprintf(stderr, "\n");
+        auto summary = eval::summarize(results, opt);
+        summary["model"] = a.model;
+        summary["decoder"] = dec.name();
+        summary["data"] = a.data;
+        if (sweep) {
+            std::fprintf(
+                stderr, "budget %4d  min %4d  votes %2d  accuracy %5.1f%%  thinking tokens %6.1f\n",
+                opt.gen.think_budget, opt.gen.think_min, opt.votes,
+                100 * summary["accuracy"].get<double>(),
+                summary["mean_thinking_tokens"].get<double>());
+            summary.erase("by_family");
+        }
+        runs.push_back(summary);
+        last_rows = rows;
     }
-    std::fprintf(stderr, "\n");
-    auto summary = eval::summarize(results, opt);
-    summary["model"] = a.model;
-    summary["decoder"] = dec.name();
-    summary["data"] = a.data;
-    std::printf("%s\n", dump(summary).c_str());
-    if (!a.out.empty()) {
-        auto report = summary;
-        report["records"] = rows;
-        write_file_atomic(a.out, dump(report) + "\n");
+    if (!sweep) {
+        std::printf("%s\n", dump(runs[0]).c_str());
+        if (!a.out.empty()) {
+            auto report = runs[0];
+            report["records"] = last_rows;
+            write_file_atomic(a.out, dump(report) + "\n");
+        }
+        return;
     }
+    const nlohmann::json report = {{"model", a.model}, {"data", a.data}, {"runs", runs}};
+    std::printf("%s\n", dump(report).c_str());
+    if (!a.out.empty()) write_file_atomic(a.out, dump(report) + "\n");
+    if (!a.plot.empty()) write_sweep_plot(a.plot, runs, "NanoPrime test-time compute: " + a.model);
 }
 
 }  // namespace
@@ -81,10 +177,20 @@ void register_eval_commands(CLI::App& app) {
     c->add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: MODEL/tokenizer.json)");
     c->add_option("--think", a->think, "on | off | auto")->capture_default_str();
     c->add_option("--think-budget", a->think_budget,
-                  "Force </think> after this many thinking tokens (-1: no limit)")
+                  "Force </think> after this many thinking tokens (-1: no limit); a comma list "
+                  "sweeps")
         ->capture_default_str();
-    c->add_option("--votes", a->votes, "Samples per question, majority vote (1: greedy)")
+    c->add_option("--think-min", a->think_min,
+                  "Think at least this many tokens: an earlier </think> becomes --wait (s1 budget "
+                  "forcing); a comma list sweeps")
         ->capture_default_str();
+    c->add_option("--wait", a->wait_text, "Text that replaces an early </think> (--think-min)")
+        ->capture_default_str();
+    c->add_option("--votes", a->votes,
+                  "Samples per question, majority vote (1: greedy); a comma list sweeps")
+        ->capture_default_str();
+    c->add_option("--plot", a->plot,
+                  "With a sweep: write accuracy against thinking tokens per question as SVG");
     c->add_option("--temperature", a->temperature, "Sampling temperature when --votes > 1")
         ->capture_default_str();
     c->add_option("--seed", a->seed, "Sampling seed")->capture_default_str();

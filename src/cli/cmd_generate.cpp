@@ -65,8 +65,8 @@ infer::SamplerOptions sampler_options(const SamplingArgs& s) {
 }
 
 struct CommonArgs {
-    std::string model, tokenizer, think = "auto";
-    int think_budget = -1, max_tokens = 256;
+    std::string model, tokenizer, think = "auto", wait_text = "Wait";
+    int think_budget = -1, think_min = 0, max_tokens = 256;
     std::vector<std::string> stop;
     bool reference = false;
     SamplingArgs sampling;
@@ -78,6 +78,11 @@ void add_common_flags(CLI::App* c, CommonArgs& a) {
     c->add_option("--tokenizer", a.tokenizer, "tokenizer.json (default: the model's own)");
     c->add_option("--think-budget", a.think_budget,
                   "Force </think> after this many thinking tokens (-1: no limit)")
+        ->capture_default_str();
+    c->add_option("--think-min", a.think_min,
+                  "Think at least this many tokens: an earlier </think> becomes --wait (s1)")
+        ->capture_default_str();
+    c->add_option("--wait", a.wait_text, "Text that replaces an early </think> (--think-min)")
         ->capture_default_str();
     c->add_option("-n,--max-tokens", a.max_tokens, "Generated tokens per reply")
         ->capture_default_str();
@@ -95,6 +100,8 @@ infer::GenerateOptions generate_options(const CommonArgs& a) {
     infer::GenerateOptions o;
     o.mode = infer::parse_think_mode(a.think);
     o.think_budget = a.think_budget;
+    o.think_min = a.think_min;
+    o.wait_text = a.wait_text;
     o.max_tokens = a.max_tokens;
     o.stop = a.stop;
     o.sampling = sampler_options(a.sampling);

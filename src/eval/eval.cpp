@@ -179,6 +179,7 @@ nlohmann::json summarize(const std::vector<RecordResult>& results, const EvalOpt
     j["mode"] = think_mode_name(opt.gen.mode);
     j["votes"] = opt.votes;
     j["think_budget"] = opt.gen.think_budget;
+    j["think_min"] = opt.gen.think_min;
     j["max_tokens"] = opt.gen.max_tokens;
     auto put = [&](const char* key, const auto& buckets) {
         j[key] = nlohmann::json::object();

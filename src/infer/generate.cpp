@@ -145,6 +145,12 @@ void validate(const GenerateOptions& opt) {
         fail("--max-tokens: expected >= 1, got " + std::to_string(opt.max_tokens));
     for (const auto& s : opt.stop)
         if (s.empty()) fail("--stop: stop strings must not be empty");
+    if (opt.think_min < 0) fail("--think-min: expected >= 0, got " + std::to_string(opt.think_min));
+    if (opt.think_min > 0 && opt.think_budget >= 0 && opt.think_min > opt.think_budget)
+        fail("--think-min: " + std::to_string(opt.think_min) + " is above --think-budget " +
+             std::to_string(opt.think_budget));
+    if (opt.think_min > 0 && opt.wait_text.empty())
+        fail("--wait: the text that replaces an early </think> must not be empty");
 }
 
 TextStream::TextStream(std::vector<std::string> stop, StreamCallback on_piece)
@@ -265,6 +271,13 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
             g.forced_close = true;
         } else {
             next = sampler.sample(choices);
+            if (next == Tokenizer::kThinkEnd && in_think && g.thinking_tokens < opt.think_min) {
+                forced = encode_before_text(tok, opt.wait_text);
+                forced_pos = 0;
+                next = forced[forced_pos++];
+                was_forced = true;
+                g.waits++;
+            }
         }
         g.tokens.push_back(next);
         sampler.accept(next);

@@ -43,7 +43,12 @@ struct GenerateOptions {
     // Auto at the start of the assistant turn. The prefill's text starts Generation::text.
     ThinkMode mode = ThinkMode::Auto;
     int think_budget = -1;  // after this many thinking tokens "</think>" is forced; < 0: no limit
-    int max_tokens = 256;   // generated tokens, forced ones included; >= 1
+    // s1-style budget forcing the other way: while fewer than think_min tokens were thought, a
+    // sampled "</think>" is replaced by wait_text (tokenized inside the block) and thinking goes
+    // on. 0: off.
+    int think_min = 0;
+    std::string wait_text = "Wait";
+    int max_tokens = 256;  // generated tokens, forced ones included; >= 1
     SamplerOptions sampling;
     std::vector<std::string> stop;  // generation ends before the first occurrence of any of them
 };
@@ -67,6 +72,7 @@ struct Generation {
     std::string answer;
     int thinking_tokens = 0;    // tokens generated inside the think block (forced ones excluded)
     bool forced_close = false;  // the budget forced "</think>"
+    int waits = 0;              // times think_min replaced a "</think>" with wait_text
     StopReason stop_reason = StopReason::MaxTokens;
     int64_t prompt_tokens = 0;  // prefilled by this call
     double prefill_seconds = 0, decode_seconds = 0;

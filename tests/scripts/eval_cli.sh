@@ -62,3 +62,22 @@ assert json.load(open('ref.json'))['decoder'] == 'reference fp32'
 assert on['decoder']
 print('eval_cli: ok')
 PY
+
+# A sweep: every combination of the comma lists, one report with a run each, and the plot of
+# accuracy against thinking tokens per question (one curve per number of votes).
+"$CLI" eval --model ckpt --data data.jsonl --think on --think-budget 0,3 --think-min 0 \
+    --votes 1,2 --temperature 0.7 --max-tokens 10 --out sweep.json --plot sweep.svg >/dev/null 2>&1
+expect_error "--plot" eval --model ckpt --data data.jsonl --plot x.svg
+expect_error "--think-budget" eval --model ckpt --data data.jsonl --think-budget 3,x
+expect_error "--think-min" eval --model ckpt --data data.jsonl --think-budget 2 --think-min 5
+"$PY" - <<'PY'
+import json, xml.etree.ElementTree as ET
+runs = json.load(open('sweep.json'))['runs']
+assert [(r['think_budget'], r['votes']) for r in runs] == [(0, 1), (0, 2), (3, 1), (3, 2)], runs
+for r in runs:
+    assert r['mean_thinking_tokens'] <= r['think_budget'], r
+svg = ET.parse('sweep.svg').getroot()
+names = {e.get('class') for e in svg.iter() if e.tag.endswith('polyline')}
+assert names == {'greedy', '2 votes'}, names
+print('eval sweep: ok')
+PY
