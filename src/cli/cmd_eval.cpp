@@ -59,18 +59,20 @@ std::vector<int> int_list(const std::string& flag, const std::string& text, int 
 }
 
 // Accuracy against the thinking tokens spent per question (mean thinking tokens x votes), one
-// curve per number of votes.
+// curve per thinking mode and number of votes.
 void write_sweep_plot(const std::string& path, const nlohmann::json& runs,
                       const std::string& title) {
     static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c",
                                    "#9467bd", "#ff7f0e", "#8c564b"};
-    std::map<int, PlotSeries> by_votes;
+    std::map<std::string, PlotSeries> by_votes;
     for (const auto& r : runs) {
         const int v = r["votes"].get<int>();
-        PlotSeries& s = by_votes[v];
+        const std::string name = r["mode"].get<std::string>() +
+                                 (v == 1 ? ", greedy" : ", " + std::to_string(v) + " votes");
+        PlotSeries& s = by_votes[name];
         if (s.name.empty()) {
-            s.name = v == 1 ? "greedy" : std::to_string(v) + " votes";
-            s.color = colors[by_votes.size() % 6];
+            s.name = name;
+            s.color = colors[(by_votes.size() - 1) % 6];
         }
         s.pts.push_back(
             {r["mean_thinking_tokens"].get<double>() * v, 100 * r["accuracy"].get<double>()});
@@ -87,29 +89,38 @@ void run_eval(const EvalArgs& a) {
     const std::vector<int> budgets = int_list("--think-budget", a.think_budget, -1),
                            mins = int_list("--think-min", a.think_min, 0),
                            votes = int_list("--votes", a.votes, 1);
-    const bool sweep = budgets.size() * mins.size() * votes.size() > 1;
+    std::vector<std::string> modes;
+    for (size_t pos = 0; pos <= a.think.size();) {
+        const size_t comma = std::min(a.think.find(',', pos), a.think.size());
+        modes.push_back(a.think.substr(pos, comma - pos));
+        pos = comma + 1;
+    }
+    const bool sweep = modes.size() * budgets.size() * mins.size() * votes.size() > 1;
     if (!sweep && !a.plot.empty())
-        fail("--plot: needs a sweep (a comma list in --think-budget, --think-min or --votes)");
+        fail(
+            "--plot: needs a sweep (a comma list in --think, --think-budget, --think-min or "
+            "--votes)");
     if (a.max_tokens < 1) fail("--max-tokens: expected >= 1, got " + std::to_string(a.max_tokens));
     eval::EvalOptions base;
-    base.gen.mode = eval::parse_think_mode(a.think);
     base.gen.max_tokens = a.max_tokens;
     base.gen.sampling.seed = a.seed;
     base.gen.wait_text = a.wait_text;
     base.vote_temperature = a.temperature;
     std::vector<eval::EvalOptions> configs;
-    for (int b : budgets)
-        for (int m : mins)
-            for (int v : votes) {
-                eval::EvalOptions o = base;
-                o.gen.think_budget = b;
-                o.gen.think_min = m;
-                o.votes = v;
-                if (v > 1 && !(a.temperature > 0))
-                    fail("--temperature: voting needs a temperature > 0");
-                infer::validate(o.gen);
-                configs.push_back(o);
-            }
+    for (const std::string& mode : modes)
+        for (int b : budgets)
+            for (int m : mins)
+                for (int v : votes) {
+                    eval::EvalOptions o = base;
+                    o.gen.mode = eval::parse_think_mode(mode);
+                    o.gen.think_budget = b;
+                    o.gen.think_min = m;
+                    o.votes = v;
+                    if (v > 1 && !(a.temperature > 0))
+                        fail("--temperature: voting needs a temperature > 0");
+                    infer::validate(o.gen);
+                    configs.push_back(o);
+                }
     auto loaded = infer::load_model(a.model, {a.reference, a.tokenizer});
     infer::Decoder& dec = *loaded.decoder;
     const Tokenizer& tok = loaded.tokenizer;
@@ -139,11 +150,18 @@ void run_eval(const EvalArgs& a) {
         summary["decoder"] = dec.name();
         summary["data"] = a.data;
         if (sweep) {
-            std::fprintf(
-                stderr, "budget %4d  min %4d  votes %2d  accuracy %5.1f%%  thinking tokens %6.1f\n",
-                opt.gen.think_budget, opt.gen.think_min, opt.votes,
-                100 * summary["accuracy"].get<double>(),
-                summary["mean_thinking_tokens"].get<double>());
+            // Where the model thinks and where it is right, per difficulty (adaptive thinking).
+            std::fprintf(stderr,
+                         "think %-4s budget %4d  min %4d  votes %2d  accuracy %5.1f%%  thinking "
+                         "tokens %6.1f\n",
+                         eval::think_mode_name(opt.gen.mode), opt.gen.think_budget,
+                         opt.gen.think_min, opt.votes, 100 * summary["accuracy"].get<double>(),
+                         summary["mean_thinking_tokens"].get<double>());
+            for (const auto& [d, b] : summary["by_difficulty"].items())
+                std::fprintf(stderr,
+                             "    difficulty %-2s  n %4d  thought %5.1f%%  accuracy %5.1f%%\n",
+                             d.c_str(), b["n"].get<int>(), 100 * b["thought"].get<double>(),
+                             100 * b["accuracy"].get<double>());
             summary.erase("by_family");
         }
         runs.push_back(summary);
@@ -175,7 +193,8 @@ void register_eval_commands(CLI::App& app) {
     c->add_option("--data", a->data, "Records JSONL (gym records or {question, answer})")
         ->required();
     c->add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: MODEL/tokenizer.json)");
-    c->add_option("--think", a->think, "on | off | auto")->capture_default_str();
+    c->add_option("--think", a->think, "on | off | auto; a comma list (on,auto) sweeps")
+        ->capture_default_str();
     c->add_option("--think-budget", a->think_budget,
                   "Force </think> after this many thinking tokens (-1: no limit); a comma list "
                   "sweeps")

@@ -78,6 +78,6 @@ for r in runs:
     assert r['mean_thinking_tokens'] <= r['think_budget'], r
 svg = ET.parse('sweep.svg').getroot()
 names = {e.get('class') for e in svg.iter() if e.tag.endswith('polyline')}
-assert names == {'greedy', '2 votes'}, names
+assert names == {'on, greedy', 'on, 2 votes'}, names
 print('eval sweep: ok')
 PY
