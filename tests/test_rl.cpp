@@ -183,3 +183,28 @@ TEST(RlReward, FormatAloneNeverPays) {
     o.length_cost = 0.5;
     EXPECT_DOUBLE_EQ(reward(rec, "<think>\n2+3+0=05\n</think>\n\n5", 40, o).value, 1.0 - 0.2);
 }
+
+TEST(RlReward, TraceCreditCountsLeadingReferenceLines) {
+    const nlohmann::json rec = {{"task", "addition"},
+                                {"lang", "en"},
+                                {"question", "What is 17 + 25?"},
+                                {"thinking", "17+25\n7+5+0=12\n1+2+1=04"},
+                                {"answer", "42"}};
+    RewardOptions o;
+    o.trace_reward = 0.3;
+    // Two of three lines, then a wrong one: 2/3 of the credit, and a wrong answer.
+    Reward r = reward(rec, "<think>\n17+25\n7+5+0=12\n1+2+1=05\n</think>\n\n52", 10, o);
+    EXPECT_NEAR(r.trace_share, 2.0 / 3.0, 1e-12);
+    EXPECT_NEAR(r.value, 0.3 * 2.0 / 3.0, 1e-12);
+    // A wrong first line earns nothing even when later lines match.
+    r = reward(rec, "<think>\n17+26\n7+5+0=12\n1+2+1=04\n</think>\n\n42", 10, o);
+    EXPECT_EQ(r.trace_share, 0);
+    // The whole trace and the answer: both.
+    r = reward(rec, "<think>\n17+25\n7+5+0=12\n1+2+1=04\n</think>\n\n42", 10, o);
+    EXPECT_NEAR(r.value, 1.3, 1e-12);
+    // A block cut by max_tokens still earns its lines, and the format penalty.
+    r = reward(rec, "<think>\n17+25\n7+5", 5, o);
+    EXPECT_NEAR(r.value, 0.3 / 3 - 0.5, 1e-12);
+    // Off by default.
+    EXPECT_EQ(reward(rec, "<think>\n17+25\n</think>\n\n3", 3, RewardOptions{}).value, 0.0);
+}

@@ -98,6 +98,8 @@ void register_rl_commands(CLI::App& app) {
                       "Reward lost by a malformed think block"));
     f(cmd->add_option("--length-cost", c.length_cost,
                       "Reward lost per thinking token / max-tokens"));
+    f(cmd->add_option("--trace-reward", c.trace_reward,
+                      "Reward per share of the reference trace reproduced line for line"));
     f(cmd->add_option("--micro", c.micro, "Rows per forward/backward micro-batch"));
     f(cmd->add_option("--eval-data", c.eval_data,
                       "Held-out JSONL measured greedily with thinking on"));

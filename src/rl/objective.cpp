@@ -20,13 +20,43 @@ bool well_formed(std::string_view text) {
     return answer.find_first_not_of(" \t\r\n") != std::string_view::npos;
 }
 
+namespace {
+
+std::vector<std::string_view> split_lines(std::string_view s) {
+    std::vector<std::string_view> out;
+    while (true) {
+        const size_t nl = s.find('\n');
+        out.push_back(s.substr(0, nl));
+        if (nl == std::string_view::npos) return out;
+        s.remove_prefix(nl + 1);
+    }
+}
+
+// Leading lines of the reference trace reproduced by the think block of text, as a share.
+double trace_share(std::string_view reference, std::string_view text) {
+    const size_t open = text.find("<think>");
+    if (reference.empty() || open == std::string_view::npos) return 0;
+    std::string_view body = text.substr(open + 7);
+    body = body.substr(0, body.find("</think>"));
+    while (!body.empty() && body.front() == '\n') body.remove_prefix(1);
+    const auto want = split_lines(reference), got = split_lines(body);
+    size_t same = 0;
+    while (same < want.size() && same < got.size() && want[same] == got[same]) ++same;
+    return double(same) / double(want.size());
+}
+
+}  // namespace
+
 Reward reward(const nlohmann::json& record, std::string_view text, int thinking_tokens,
               const RewardOptions& opt) {
     Reward r;
+    if (opt.trace_reward > 0 && record.contains("thinking") && record["thinking"].is_string())
+        r.trace_share = trace_share(record["thinking"].get<std::string>(), text);
     r.well_formed = well_formed(text);
     r.correct = r.well_formed && data::gym_score(record, text).correct;
     r.value = (r.correct ? 1.0 : 0.0) - (r.well_formed ? 0.0 : opt.format_penalty) -
-              opt.length_cost * double(thinking_tokens) / double(std::max(1, opt.max_tokens));
+              opt.length_cost * double(thinking_tokens) / double(std::max(1, opt.max_tokens)) +
+              opt.trace_reward * r.trace_share;
     return r;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -15,18 +16,23 @@ struct RewardOptions {
     double format_penalty = 0.5;  // subtracted when the think block is malformed
     double length_cost = 0;       // subtracted per thinking token, times 1/max_tokens
     int max_tokens = 256;
+    // Process credit: added times the share of the record's reference trace ("thinking") that the
+    // completion's think block reproduces line for line from its start. Dense where the answer is
+    // rarely right; 0: off.
+    double trace_reward = 0;
 };
 
 struct Reward {
     double value = 0;
     bool correct = false, well_formed = false;
+    double trace_share = 0;  // leading reference lines reproduced / reference lines
 };
 
 // A completion is well formed when its text (the "<think>\n" prefill included) holds one
 // "<think>", then one "</think>", then a non-empty answer. The reward is 1 only for a right answer
 // (the gym scorer) in a well-formed completion: a well-formed wrong answer earns 0, so format
 // alone never pays; a malformed one earns -format_penalty. Both lose length_cost * thinking
-// tokens / max_tokens.
+// tokens / max_tokens and gain trace_reward * trace_share.
 bool well_formed(std::string_view text);
 Reward reward(const nlohmann::json& record, std::string_view text, int thinking_tokens,
               const RewardOptions& opt);

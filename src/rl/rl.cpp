@@ -58,6 +58,7 @@ void RlConfig::validate() const {
     need(algo != "dpo" || beta > 0, "beta", "DPO needs beta > 0");
     need(format_penalty >= 0, "format-penalty", "expected >= 0");
     need(length_cost >= 0, "length-cost", "expected >= 0");
+    need(trace_reward >= 0, "trace-reward", "expected >= 0");
     need(micro >= 1, "micro", "expected >= 1");
     need(eval_every >= 1, "eval-every", "expected >= 1");
     need(eval_n >= 0, "eval-n", "expected >= 0");
@@ -87,6 +88,7 @@ nlohmann::json RlConfig::to_json() const {
             {"scale_by_std", scale_by_std},
             {"format_penalty", format_penalty},
             {"length_cost", length_cost},
+            {"trace_reward", trace_reward},
             {"micro", micro},
             {"eval_data", eval_data},
             {"eval_every", eval_every},
@@ -117,6 +119,7 @@ RlConfig RlConfig::from_json(const nlohmann::json& j, const std::string& origin)
     get("weight_decay", c.weight_decay), get("grad_clip", c.grad_clip), get("epochs", c.epochs);
     get("clip_eps", c.clip_eps), get("beta", c.beta), get("scale_by_std", c.scale_by_std);
     get("format_penalty", c.format_penalty), get("length_cost", c.length_cost);
+    get("trace_reward", c.trace_reward);
     get("micro", c.micro), get("eval_data", c.eval_data), get("eval_every", c.eval_every);
     get("eval_n", c.eval_n), get("save_every", c.save_every), get("threads", c.threads);
     get("seed", c.seed);
@@ -339,7 +342,7 @@ RlResult run_rl(const RlConfig& cfg, const RlOptions& opt) {
     data::parse_difficulty_range(cfg.difficulty, gym.min_difficulty, gym.max_difficulty);
     gym.split = data::GymSplit::Train;
     gym.seed = cfg.seed;
-    RewardOptions ropt{cfg.format_penalty, cfg.length_cost, cfg.max_tokens};
+    RewardOptions ropt{cfg.format_penalty, cfg.length_cost, cfg.max_tokens, cfg.trace_reward};
 
     const std::string tok_json = read_file(tok_path);
     auto save = [&](const std::string& dir, int64_t s, double elapsed) {

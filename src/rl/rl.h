@@ -46,7 +46,8 @@ struct RlConfig {
     double beta = 0.04;        // GRPO: KL penalty weight; DPO: the preference temperature
     bool scale_by_std = true;  // GRPO advantages divided by the group's std
     double format_penalty = 0.5, length_cost = 0;
-    int micro = 16;  // rows per forward/backward micro-batch (bounds activation memory)
+    double trace_reward = 0;  // process credit for reproducing the reference trace (objective.h)
+    int micro = 16;           // rows per forward/backward micro-batch (bounds activation memory)
     // Held-out evaluation: greedy, thinking on, the first eval_n records of eval_data (all when
     // 0), before the first step and every eval_every steps.
     std::string eval_data;
