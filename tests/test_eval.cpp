@@ -94,6 +94,8 @@ TEST(Eval, VotingAndAggregation) {
         rs[i].difficulty = diffs[i];
         rs[i].correct = ok[i];
         rs[i].thinking_tokens = think[i];
+        // Record 3's tokens are an empty block's whitespace: it did not think.
+        rs[i].thought = think[i] > 0 && i != 3;
     }
     np::eval::EvalOptions opt;
     opt.gen.mode = ThinkMode::On;
@@ -110,8 +112,8 @@ TEST(Eval, VotingAndAggregation) {
     EXPECT_EQ(j["by_difficulty"]["2"]["correct"], 2);
     EXPECT_EQ(j["by_difficulty"].size(), 2u);
     // The share of records thought on, and thinking tokens, per slice.
-    EXPECT_DOUBLE_EQ(j["thought"].get<double>(), 0.8);
-    EXPECT_DOUBLE_EQ(j["by_task"]["sort"]["thought"].get<double>(), 0.5);
+    EXPECT_DOUBLE_EQ(j["thought"].get<double>(), 0.6);
+    EXPECT_DOUBLE_EQ(j["by_task"]["sort"]["thought"].get<double>(), 0.0);
     EXPECT_DOUBLE_EQ(j["by_task"]["sort"]["mean_thinking_tokens"].get<double>(), 2.5);
     // Families are keyed "task/family"; a record without a task or family is in no family slice.
     EXPECT_EQ(j["by_family"].size(), 2u);

@@ -130,6 +130,7 @@ RecordResult evaluate_record(infer::Decoder& dec, const Tokenizer& tok,
     r.lang = text_field("lang");
     r.correct = s.correct;
     r.thinking_tokens = win.thinking_tokens;
+    r.thought = !win.thinking.empty();
     r.generated_tokens = int(win.tokens.size());
     r.forced_close = win.forced_close;
     r.output = win.text;
@@ -150,7 +151,7 @@ struct Bucket {
     void add(const RecordResult& r) {
         ++n;
         correct += r.correct;
-        thought += r.thinking_tokens > 0;
+        thought += r.thought;
         thinking_tokens += r.thinking_tokens;
     }
     nlohmann::json to_json() const {
