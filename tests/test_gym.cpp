@@ -401,6 +401,16 @@ TEST(GymArithmetic, VarietyTheTracesMustHandle) {
     EXPECT_TRUE(words);
 }
 
+TEST(GymGenerate, EveryTaskIsDeterministic) {
+    for (const std::string& task : gym_tasks())
+        for (const GymSplit split : {GymSplit::All, GymSplit::Train, GymSplit::Heldout})
+            for (uint64_t seed = 0; seed < 5; ++seed) {
+                const GymRecord a = gym_generate(task, "it", 3, seed, split);
+                const GymRecord b = gym_generate(task, "it", 3, seed, split);
+                EXPECT_EQ(a.to_json(), b.to_json()) << task;
+            }
+}
+
 TEST(GymGenerate, DeterministicMixesAndErrors) {
     auto a = gym_generate_many("all", "both", 2, 9, 56);
     auto b = gym_generate_many("all", "both", 2, 9, 56);

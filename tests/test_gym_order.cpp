@@ -284,17 +284,6 @@ TEST(GymOrder, TracesFollowFromTheirFirstLineAndTheQuestion) {
                     }
 }
 
-TEST(GymOrder, Deterministic) {
-    for (const std::string& task : kTasks)
-        for (uint64_t seed = 0; seed < 5; ++seed) {
-            const GymRecord a = gym_generate(task, "it", 3, seed, GymSplit::All);
-            const GymRecord b = gym_generate(task, "it", 3, seed, GymSplit::All);
-            EXPECT_EQ(a.question, b.question);
-            EXPECT_EQ(a.thinking, b.thinking);
-            EXPECT_EQ(a.family, b.family);
-        }
-}
-
 // Both languages and both splits generate, every family is asked, and only in its own split.
 TEST(GymOrder, EveryFamilyIsAskedInItsSplitOnly) {
     for (const std::string& task : kTasks)

@@ -262,17 +262,6 @@ TEST(GymStories, StoriesStartWhereTheirFormulaStarts) {
     }
 }
 
-TEST(GymStories, Deterministic) {
-    for (const std::string& task : kTasks)
-        for (uint64_t seed = 0; seed < 5; ++seed) {
-            const GymRecord a = gym_generate(task, "it", 3, seed, GymSplit::All);
-            const GymRecord b = gym_generate(task, "it", 3, seed, GymSplit::All);
-            EXPECT_EQ(a.question, b.question);
-            EXPECT_EQ(a.thinking, b.thinking);
-            EXPECT_EQ(a.family, b.family);
-        }
-}
-
 // Every frame names each slot its Phrasings requires exactly once and no unknown slot; each
 // Phrasings keeps a held-out family, two training ones and its share of held-out frames.
 TEST(GymStories, FramesFollowTheRules) {

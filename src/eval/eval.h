@@ -31,7 +31,7 @@ struct RecordResult {
     std::string family, lang;  // "" when the record has none
     bool correct = false;
     int thinking_tokens = 0;  // of the chosen sample
-    bool thought = false;     // its think block holds more than whitespace (the empty block does not)
+    bool thought = false;  // its think block holds more than whitespace (the empty block does not)
     int generated_tokens = 0;
     bool forced_close = false;
     std::string output, expected, extracted, reason;
