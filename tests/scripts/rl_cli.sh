@@ -2,7 +2,8 @@
 # `nanoprime rl` end to end on a tiny random checkpoint: GRPO updates the policy (a length cost
 # makes the rewards of a random model differ), the metrics hold every step and the held-out
 # measurements, the plot parses; a run stopped with --stop-at and resumed makes the uninterrupted
-# run's updates bit for bit; DPO runs; bad flags and reused run directories are clear errors.
+# run's updates bit for bit, and so does one killed with SIGKILL; DPO runs; bad flags and reused
+# run directories are clear errors.
 # Usage: rl_cli.sh PATH/TO/nanoprime
 set -euo pipefail
 
@@ -58,6 +59,21 @@ def rows(p):
 a, b = rows("A/rl_metrics.jsonl"), rows("B/rl_metrics.jsonl")
 assert a == b, (a, b)
 PY
+
+# Killed with SIGKILL mid-run and resumed: the same updates as the uninterrupted run.
+LONG=(--init init --steps 12 --prompts 2 --group 3 --max-tokens 10 --length-cost 1 --lr 1e-2
+      --save-every 1 --threads 2 --seed 7 --quiet)
+"$CLI" rl "${LONG[@]}" --out F > /dev/null
+"$CLI" rl "${LONG[@]}" --out K > /dev/null &
+pid=$!
+for _ in $(seq 1 500); do
+    [[ -f K/rl_metrics.jsonl && $(wc -l < K/rl_metrics.jsonl) -ge 5 ]] && break
+    sleep 0.01
+done
+kill -9 $pid 2>/dev/null || true
+wait $pid 2>/dev/null || true
+"$CLI" rl --resume K --quiet > /dev/null
+cmp F/final/model.safetensors K/final/model.safetensors || fail "resumed after SIGKILL differs"
 
 # DPO: pairs of a right and a wrong sample (a random model has few); it runs and checkpoints.
 "$CLI" rl --init init --out D --algo dpo --beta 0.1 --steps 2 --prompts 2 --group 3 --max-tokens 8 \
