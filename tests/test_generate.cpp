@@ -358,3 +358,32 @@ TEST(Generate, ThinkMinReplacesAnEarlyCloseWithWait) {
     opt.think_min = -1;
     EXPECT_THROW(np::infer::validate(opt), np::Error);
 }
+
+// A model that always wants to open a think block: with thinking off it never can.
+struct EagerThinker final : np::infer::Decoder {
+    np::infer::ReferenceDecoder inner;
+    explicit EagerThinker(np::infer::ReferenceDecoder d) : inner(std::move(d)) {}
+    const np::ModelConfig& config() const override { return inner.config(); }
+    std::string name() const override { return "eager thinker"; }
+    void reset() override { inner.reset(); }
+    int64_t n_past() const override { return inner.n_past(); }
+    void prefill(std::span<const int32_t> tokens, std::span<float> logits) override {
+        inner.prefill(tokens, logits);
+        logits[Tokenizer::kThink] += 100;
+    }
+};
+
+TEST(Generate, ThinkOffNeverOpensABlock) {
+    const auto& tok = tiny_tokenizer();
+    EagerThinker dec(tiny_decoder(4));
+    np::infer::GenerateOptions opt;
+    opt.max_tokens = 8;
+    opt.mode = ThinkMode::Auto;
+    auto g =
+        np::infer::generate(dec, tok, np::infer::build_prompt(tok, "1 + 2?", ThinkMode::Auto), opt);
+    EXPECT_EQ(g.tokens.front(), Tokenizer::kThink);  // the premise: it wants to think
+    opt.mode = ThinkMode::Off;
+    g = np::infer::generate(dec, tok, np::infer::build_prompt(tok, "1 + 2?", ThinkMode::Off), opt);
+    EXPECT_EQ(std::count(g.tokens.begin(), g.tokens.end(), Tokenizer::kThink), 0);
+    EXPECT_EQ(g.thinking_tokens, 0);
+}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -270,6 +271,9 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
             was_forced = true;
             g.forced_close = true;
         } else {
+            // Off means no thinking: a model trained to think on hard problems would otherwise
+            // open a second block after the prefilled empty one.
+            if (opt.mode == ThinkMode::Off) logits[Tokenizer::kThink] = -INFINITY;
             next = sampler.sample(choices);
             if (next == Tokenizer::kThinkEnd && in_think && g.thinking_tokens < opt.think_min) {
                 forced = encode_before_text(tok, opt.wait_text);

@@ -39,8 +39,8 @@ std::vector<int32_t> render_chat(const Tokenizer& tok, const std::vector<ChatMes
 std::vector<int32_t> build_prompt(const Tokenizer& tok, std::string_view question, ThinkMode mode);
 
 struct GenerateOptions {
-    // How the prompt ends: On inside the think block of the prefill, Off after the empty block,
-    // Auto at the start of the assistant turn. The prefill's text starts Generation::text.
+    // How the prompt ends: On inside the think block of the prefill, Off after the empty block
+    // (and "<think>" is never sampled), Auto at the start of the assistant turn. The prefill's text starts Generation::text.
     ThinkMode mode = ThinkMode::Auto;
     int think_budget = -1;  // after this many thinking tokens "</think>" is forced; < 0: no limit
     // s1-style budget forcing the other way: while fewer than think_min tokens were thought, a
