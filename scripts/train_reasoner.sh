@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The shipped reasoning model: a 3.6M hybrid (configs/reasoner_model.json) trained from scratch on 2 CPU cores in about 3 hours on all
-# 14 gym tasks in English and Italian (training sentence families only), then exported and
+# The shipped reasoning model: a 3.6M hybrid (configs/reasoner_model.json) trained from scratch on
+# 2 CPU cores within 3 hours on all 14 gym tasks in English and Italian (training sentence
+# families only), then exported and
 # evaluated on held-out families, per task x language x difficulty, thinking on / off / auto.
 #
 #   1. data: 40k plain-text problems (pretraining) and 40k chat problems (SFT; difficulty 1
