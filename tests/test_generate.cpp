@@ -315,23 +315,27 @@ TEST(Generate, ChatRePrefillsWhenHistoryChanges) {
 
 }  // namespace
 
-// A model that tries to end its thinking on every other step.
-struct EagerCloser final : np::infer::Decoder {
+// A tiny model whose logit for one special token is raised by 100 whenever `when(n_past)` holds.
+struct Pushy final : np::infer::Decoder {
     np::infer::ReferenceDecoder inner;
-    explicit EagerCloser(np::infer::ReferenceDecoder d) : inner(std::move(d)) {}
+    int32_t token;
+    bool (*when)(int64_t);
+    Pushy(np::infer::ReferenceDecoder d, int32_t t, bool (*w)(int64_t))
+        : inner(std::move(d)), token(t), when(w) {}
     const np::ModelConfig& config() const override { return inner.config(); }
-    std::string name() const override { return "eager closer"; }
+    std::string name() const override { return "pushy"; }
     void reset() override { inner.reset(); }
     int64_t n_past() const override { return inner.n_past(); }
     void prefill(std::span<const int32_t> tokens, std::span<float> logits) override {
         inner.prefill(tokens, logits);
-        if (inner.n_past() % 2 == 0) logits[Tokenizer::kThinkEnd] += 100;
+        if (when(inner.n_past())) logits[token] += 100;
     }
 };
 
 TEST(Generate, ThinkMinReplacesAnEarlyCloseWithWait) {
     const auto& tok = tiny_tokenizer();
-    EagerCloser dec(tiny_decoder(3));
+    // It tries to end its thinking on every other step.
+    Pushy dec(tiny_decoder(3), Tokenizer::kThinkEnd, [](int64_t n) { return n % 2 == 0; });
     const auto prompt = np::infer::build_prompt(tok, "What is 1 + 2?", ThinkMode::On);
     np::infer::GenerateOptions opt;
     opt.mode = ThinkMode::On;
@@ -359,23 +363,10 @@ TEST(Generate, ThinkMinReplacesAnEarlyCloseWithWait) {
     EXPECT_THROW(np::infer::validate(opt), np::Error);
 }
 
-// A model that always wants to open a think block: with thinking off it never can.
-struct EagerThinker final : np::infer::Decoder {
-    np::infer::ReferenceDecoder inner;
-    explicit EagerThinker(np::infer::ReferenceDecoder d) : inner(std::move(d)) {}
-    const np::ModelConfig& config() const override { return inner.config(); }
-    std::string name() const override { return "eager thinker"; }
-    void reset() override { inner.reset(); }
-    int64_t n_past() const override { return inner.n_past(); }
-    void prefill(std::span<const int32_t> tokens, std::span<float> logits) override {
-        inner.prefill(tokens, logits);
-        logits[Tokenizer::kThink] += 100;
-    }
-};
-
 TEST(Generate, ThinkOffNeverOpensABlock) {
     const auto& tok = tiny_tokenizer();
-    EagerThinker dec(tiny_decoder(4));
+    // It always wants to open a think block: with thinking off it never can.
+    Pushy dec(tiny_decoder(4), Tokenizer::kThink, [](int64_t) { return true; });
     np::infer::GenerateOptions opt;
     opt.max_tokens = 8;
     opt.mode = ThinkMode::Auto;

@@ -2,7 +2,7 @@
 // sentence frames grouped into families, slot filling, the way numbers are written in a question
 // and surface variation (casing, punctuation, filler words).
 //
-// A frame is a sentence with {slot} placeholders, e.g. "Add {b} to {a}." Frames of one sentence
+// A frame is a sentence with named slots such as "Add {b} to {a}." Frames of one sentence
 // shape form a family; a family is either a training family or a held-out one, so `gym --split
 // heldout` asks questions in shapes a model trained on `--split train` never saw.
 #pragma once

@@ -40,7 +40,8 @@ std::vector<int32_t> build_prompt(const Tokenizer& tok, std::string_view questio
 
 struct GenerateOptions {
     // How the prompt ends: On inside the think block of the prefill, Off after the empty block
-    // (and "<think>" is never sampled), Auto at the start of the assistant turn. The prefill's text starts Generation::text.
+    // (and "<think>" is never sampled), Auto at the start of the assistant turn. The prefill's text
+    // starts Generation::text.
     ThinkMode mode = ThinkMode::Auto;
     int think_budget = -1;  // after this many thinking tokens "</think>" is forced; < 0: no limit
     // s1-style budget forcing the other way: while fewer than think_min tokens were thought, a
