@@ -111,7 +111,9 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& w
     });
     if (known != j.size()) {
         TrainConfig probe;
-        for (const auto& [k, v] : j.items()) {
+        for (const auto& item : j.items()) {
+            // A named reference, not a structured binding: clang 14 cannot capture bindings.
+            const std::string& k = item.key();
             bool ok = false;
             for_each_field(probe, [&](const char* name, auto&) { ok = ok || k == name; });
             if (!ok) fail(where + ": unknown field \"" + k + "\"");
