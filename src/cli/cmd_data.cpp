@@ -19,6 +19,8 @@
 
 namespace np::cli {
 
+namespace fs = std::filesystem;
+
 namespace {
 
 // The real BPE tokenizer behind the data pipeline's encoder interface.
@@ -101,6 +103,16 @@ void register_prepare(CLI::App& data) {
         opt->tokenizer_name = *tok;
         opt->progress = !*quiet;
         data::PrepareSummary s = data::prepare_data(*opt, *enc);
+        // The shards travel with their tokenizer, so a run trained on them can save it beside
+        // every checkpoint (train looks beside the data).
+        if (*tok != "bytes") {
+            const fs::path src =
+                fs::is_directory(*tok) ? fs::path(*tok) / "tokenizer.json" : fs::path(*tok);
+            const fs::path dst = fs::path(opt->out_dir) / "tokenizer.json";
+            std::error_code ec;
+            if (!fs::equivalent(src, dst, ec))
+                write_file_atomic(dst.string(), read_file(src.string()));
+        }
         uint64_t total = s.tokens[0] + s.tokens[1];
         std::printf("documents: %llu train, %llu val (%llu chat)\n",
                     (unsigned long long)s.documents[0], (unsigned long long)s.documents[1],

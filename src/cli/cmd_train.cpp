@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "core/error.h"
 #include "train/distributed.h"
 #include "train/metrics.h"
@@ -73,8 +74,24 @@ void run_train(const TrainCli& o, const Communicator& comm) {
             if (!p->empty() && (p == &cfg.out || fs::exists(*p)))
                 *p = fs::absolute(*p).lexically_normal().string();
     }
+    if (!o.dry_run) opt.interrupt = &interrupt_flag();
     const TrainResult r = train(cfg, opt);
+    if (r.interrupted) {
+        const int sig = interrupt_flag().load();
+        if (comm.root())
+            std::fprintf(stderr,
+                         "interrupted by %s after step %lld: checkpoint %s written; continue with "
+                         "nanoprime train --resume %s\n",
+                         signal_name(sig), (long long)r.steps_done,
+                         latest_checkpoint(cfg.out).c_str(), cfg.out.c_str());
+        throw ExitCode(128 + sig);
+    }
     if (!comm.root()) return;
+    if (r.already_finished) {
+        std::printf("nothing to do: %s finished all %lld steps (its model is %s/final)\n",
+                    cfg.out.c_str(), (long long)r.steps_done, cfg.out.c_str());
+        return;
+    }
     if (o.dry_run) {
         std::printf(
             "dry run: %lld steps, %.3f s/step, %.0f tokens/s (%d rows x %d micro-batches)\n",

@@ -3,6 +3,13 @@
 #include <CLI/CLI.hpp>
 
 namespace np::cli {
+
+// Thrown to end the process with a given status after the command has reported why (e.g. 130
+// after SIGINT); main() catches it.
+struct ExitCode {
+    int code;
+};
+
 void register_model_commands(CLI::App& app);      // init, params, loss             (cmd_model.cpp)
 void register_tokenizer_commands(CLI::App& app);  // tokenizer train, tokenize (cmd_tokenizer.cpp)
 void register_data_commands(CLI::App& app);       // data prepare, gym, corpus       (cmd_data.cpp)

@@ -46,6 +46,8 @@ void write_directory_atomic(const std::string& dir,
 
 void save_checkpoint(const std::string& dir, const Model<float>& model,
                      const std::map<std::string, std::string>& extra_files) {
+    if (const ParamSpec* bad = find_non_finite(model.layout, model.params))
+        fail(dir + ": not saved: tensor \"" + bad->name + "\" holds NaN or infinite values");
     std::vector<TensorView> views;
     for (const ParamSpec& s : model.layout.specs)
         views.push_back({s.name, s.shape,
@@ -86,6 +88,9 @@ Model<float> load_checkpoint(const std::string& dir) {
     }
     for (size_t i = 0; i < seen.size(); i++)
         if (!seen[i]) fail(st_path + ": missing tensor \"" + model.layout.specs[i].name + "\"");
+    if (const ParamSpec* bad = find_non_finite(model.layout, model.params))
+        fail(st_path + ": tensor \"" + bad->name +
+             "\" holds NaN or infinite values (a diverged training run?)");
     return model;
 }
 

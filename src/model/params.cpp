@@ -1,5 +1,7 @@
 #include "model/params.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace np {
@@ -86,6 +88,15 @@ ParamCounts count_params(const ModelConfig& c) {
             n.norms += s.numel;  // mixer_norm, ffn_norm, final_norm
     }
     return n;
+}
+
+const ParamSpec* find_non_finite(const ParamLayout& layout, std::span<const float> params) {
+    for (const ParamSpec& s : layout.specs) {
+        bool bad = false;
+        for (float x : params.subspan(s.offset, size_t(s.numel))) bad |= !std::isfinite(x);
+        if (bad) return &s;
+    }
+    return nullptr;
 }
 
 }  // namespace np

@@ -2,6 +2,7 @@
 // buffer (parameters, gradients and optimizer state share this layout).
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct ParamLayout {
 };
 
 ParamLayout make_param_layout(const ModelConfig& cfg);
+
+// The first tensor of `layout` holding a NaN or an infinity in `params`, or nullptr.
+const ParamSpec* find_non_finite(const ParamLayout& layout, std::span<const float> params);
 
 // Parameter counts by component for `nanoprime params`.
 struct ParamCounts {

@@ -45,6 +45,13 @@ public:
     void broadcast(std::span<double> v, int root = 0) const;
     void broadcast(std::span<uint64_t> v, int root = 0) const;
     void barrier() const;
+    // True on every rank when `local` is true on at least one (e.g. a signal that reached one).
+    bool any(bool local) const {
+        if (size_ == 1) return local;
+        int64_t v = local ? 1 : 0;
+        allreduce_sum(std::span(&v, 1));
+        return v > 0;
+    }
     // Ends every rank at once (MPI_Abort); with one rank, exits the process with `code`. For an
     // error on one rank, which would otherwise leave the others waiting in a collective forever.
     [[noreturn]] void abort(int code) const;

@@ -116,8 +116,12 @@ std::string format_duration(double s) {
     return buf;
 }
 
-ProgressLine::ProgressLine(int64_t total_steps, int64_t log_every, bool enabled)
-    : total_(total_steps), every_(log_every), enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0) {}
+ProgressLine::ProgressLine(int64_t total_steps, int64_t log_every, bool enabled, bool warnings)
+    : total_(total_steps),
+      every_(log_every),
+      enabled_(enabled),
+      warnings_(warnings),
+      tty_(isatty(STDERR_FILENO) != 0) {}
 
 void ProgressLine::update(const MetricRow& r, double eta_s) {
     if (!enabled_) return;
@@ -145,6 +149,13 @@ void ProgressLine::update(const MetricRow& r, double eta_s) {
 void ProgressLine::message(const std::string& text) {
     if (!enabled_) return;
     if (tty_ && drawn_) std::fputc('\n', stderr), drawn_ = false;
+    std::fprintf(stderr, "%s\n", text.c_str());
+    std::fflush(stderr);
+}
+
+void ProgressLine::warn(const std::string& text) {
+    if (enabled_) return message(text);
+    if (!warnings_) return;
     std::fprintf(stderr, "%s\n", text.c_str());
     std::fflush(stderr);
 }

@@ -45,14 +45,17 @@ std::string format_duration(double secs);  // "1h02m", "3m05s", "12s"
 
 class ProgressLine {
 public:
-    ProgressLine(int64_t total_steps, int64_t log_every, bool enabled = true);
+    // enabled: draw progress and messages; warnings: print warn() lines even when not enabled
+    // (--quiet silences progress, not a skipped step).
+    ProgressLine(int64_t total_steps, int64_t log_every, bool enabled = true, bool warnings = true);
     void update(const MetricRow& row, double eta_s);
     void message(const std::string& text);  // a full line that does not break the redrawn one
+    void warn(const std::string& text);     // the same, shown also when progress is off
     void finish();
 
 private:
     int64_t total_, every_;
-    bool enabled_, tty_, drawn_ = false;
+    bool enabled_, warnings_, tty_, drawn_ = false;
 };
 
 }  // namespace np

@@ -101,6 +101,12 @@ void check_ids(std::span<const int32_t> ids, int vocab, const std::string& what)
                  " is outside the model's vocabulary (vocab_size " + std::to_string(vocab) + ")");
 }
 
+std::string format_g(double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", x);
+    return buf;
+}
+
 // The guard's running statistics: everything besides model/optimizer/sampler that a resume needs.
 struct GuardState {
     double loss_ema = 0;
@@ -170,6 +176,27 @@ void truncate_jsonl_after(const std::string& path, int64_t upto) {
             kept += line + "\n";
     }
     write_file_atomic(path, kept);
+}
+
+std::vector<std::string> remove_interrupted_saves(const std::string& run_dir) {
+    // write_directory_atomic names its work "<target>.tmp.<pid>" and "<target>.old.<pid>".
+    std::vector<std::string> removed;
+    for (const fs::path& dir : {fs::path(run_dir), fs::path(run_dir) / "ckpt"}) {
+        if (!fs::is_directory(dir)) continue;
+        for (const auto& e : fs::directory_iterator(dir)) {
+            const std::string n = e.path().filename().string();
+            const bool ours = n.rfind("step_", 0) == 0 || n.rfind("final", 0) == 0;
+            if (e.is_directory() && ours &&
+                (n.find(".tmp.") != std::string::npos || n.find(".old.") != std::string::npos)) {
+                std::error_code ec;
+                fs::remove_all(e.path(), ec);
+                if (ec)
+                    fail("train: cannot remove " + e.path().string() + " (" + ec.message() + ")");
+                removed.push_back(e.path().string());
+            }
+        }
+    }
+    return removed;
 }
 
 std::string latest_checkpoint(const std::string& run_dir) {
@@ -261,6 +288,7 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
     std::optional<Swa> swa;
     if (cfg.swa_start > 0 && root) swa.emplace(m.params.size(), cfg.swa_start, cfg.swa_every);
 
+    TrainResult res;
     GuardState guard;
     int64_t step = 0, tokens_total = 0;
     double elapsed_before = 0;
@@ -288,6 +316,19 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
     } else if (opt.resume && !fs::exists(cfg.out)) {
         fail("--resume: run directory " + cfg.out + " does not exist");
     }
+    if (opt.resume && step >= cfg.steps) {
+        res.already_finished = true;
+        res.steps_done = step;
+        return res;
+    }
+    if (opt.stop_at > 0 && opt.stop_at <= step)
+        fail("--stop-at " + std::to_string(opt.stop_at) + ": the run is already at step " +
+             std::to_string(step) + " (give a later step, up to " + std::to_string(cfg.steps) +
+             ")");
+    if (opt.resume && root && !opt.dry_run)
+        for (const std::string& t : remove_interrupted_saves(cfg.out))
+            std::fprintf(stderr, "removed %s (a save cut short by an earlier interruption)\n",
+                         t.c_str());
 
     // Fixed validation rows, drawn once at the longest sequence length.
     std::vector<int32_t> val_ids;
@@ -361,7 +402,7 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
     const int64_t end = opt.dry_run
                             ? std::min<int64_t>(cfg.steps, step + opt.dry_run_steps)
                             : (opt.stop_at > 0 ? std::min(cfg.steps, opt.stop_at) : cfg.steps);
-    ProgressLine progress(cfg.steps, cfg.log_every, opt.progress && root);
+    ProgressLine progress(cfg.steps, cfg.log_every, opt.progress && root, root);
     if (!resume_dir.empty())
         progress.message("resumed from " + resume_dir + " at step " + std::to_string(step));
     if (ranks > 1) {
@@ -402,7 +443,6 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         if (std::fclose(f) != 0 || !ok) fail("train: cannot write " + samples_path.string());
     };
 
-    TrainResult res;
     res.ranks = ranks;
     std::vector<int32_t> ids;
     std::vector<uint8_t> mask;
@@ -411,6 +451,7 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
     double timed_seconds = 0;
     int64_t timed_steps = 0, run_steps = 0, timed_tokens = 0;
     int last_len = 0;
+    bool last_loss_finite = true;
     while (step < end) {
         const auto t0 = Clock::now();
         const int len = curriculum.at_step(step, cfg.steps);
@@ -456,29 +497,45 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         const double gnorm =
             cfg.clip > 0 ? clip_grad_norm(m.grads, cfg.clip) : grad_global_norm(m.grads);
         const double lr = sched.lr(step);
-        const bool spike = cfg.spike_factor > 0 && guard.ema_n > 0 &&
+        // A batch whose every target is masked (a chat window without an assistant turn) has
+        // nothing to learn from: it is skipped like a bad step, and it neither feeds the running
+        // mean (a mean of 0 would make every later step a "spike") nor resets the skip count.
+        const bool empty = ntok == 0;
+        const bool spike = cfg.spike_factor > 0 && guard.ema_n > 0 && guard.loss_ema > 0 &&
                            step >= sched.warmup_steps() && loss > cfg.spike_factor * guard.loss_ema;
-        const bool skip = !std::isfinite(loss) || !std::isfinite(gnorm) || spike;
+        const bool skip = empty || !std::isfinite(loss) || !std::isfinite(gnorm) || spike;
+        last_loss_finite = empty || std::isfinite(loss);
         if (skip) {
             guard.skipped++;
             guard.consecutive++;
-            char buf[200];
-            std::snprintf(
-                buf, sizeof buf, "step %lld skipped: loss %g, grad_norm %g%s (%lld in a row)",
-                (long long)step + 1, loss, gnorm,
-                spike ? (" > spike_factor x running mean " + std::to_string(guard.loss_ema)).c_str()
-                      : "",
-                (long long)guard.consecutive);
-            progress.message(buf);
+            std::string why;
+            if (empty)
+                why = "no loss targets in the batch (every target masked)";
+            else
+                why = "loss " + format_g(loss) + ", grad_norm " + format_g(gnorm) +
+                      (spike ? " > spike_factor x running mean " + format_g(guard.loss_ema) : "");
+            progress.warn("step " + std::to_string(step + 1) + " skipped: " + why + " (" +
+                          std::to_string(guard.consecutive) + " in a row)");
             if (guard.consecutive >= cfg.max_skips)
-                fail("train: stopping at step " + std::to_string(step + 1) + ": " +
+                fail("train: " +
+                     std::string(last_loss_finite ? "stopping" : "training diverged, stopping") +
+                     " at step " + std::to_string(step + 1) + ": " +
                      std::to_string(guard.consecutive) +
-                     " consecutive steps had a non-finite or spiking loss/gradient (max_skips " +
-                     std::to_string(cfg.max_skips) + "); lower lr, raise warmup or check the data");
+                     " consecutive steps were skipped, the last for " + why + " (max_skips " +
+                     std::to_string(cfg.max_skips) +
+                     "); lower lr, raise warmup, or check that the data has loss targets");
         } else {
             guard.consecutive = 0;
             if (!lr_mult.empty()) lerac.multipliers(m.layout, m.cfg.n_layers, step, lr_mult);
             adam.step(m.params, m.grads, lr, lr_mult);
+            if (const ParamSpec* bad = find_non_finite(m.layout, m.params))
+                fail("train: training diverged at step " + std::to_string(step + 1) + " (lr " +
+                     format_g(lr) + "): tensor " + bad->name +
+                     " became non-finite; nothing was saved from this step on (" +
+                     (latest_checkpoint(cfg.out).empty()
+                          ? std::string("no checkpoint yet")
+                          : "the newest checkpoint is " + latest_checkpoint(cfg.out)) +
+                     "); lower lr or raise warmup");
             guard.loss_ema = guard.ema_n == 0 ? loss : 0.9 * guard.loss_ema + 0.1 * loss;
             guard.ema_n++;
             tokens_total += ntok;
@@ -506,17 +563,34 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         const double mean_dt =
             std::chrono::duration<double>(Clock::now() - run_start).count() / double(run_steps);
         progress.update(row, mean_dt * double(cfg.steps - step));
-        res.last_loss = loss;
+        if (!empty) res.last_loss = loss;
 
         if (!opt.dry_run && root && cfg.sample_every > 0 && step % cfg.sample_every == 0)
             write_samples(step);
-        if (!opt.dry_run && ((cfg.save_every > 0 && step % cfg.save_every == 0) || step == end)) {
+        const bool interrupted = opt.interrupt && comm.any(opt.interrupt->load() != 0);
+        const bool due = (cfg.save_every > 0 && step % cfg.save_every == 0) || step == end;
+        if (!opt.dry_run && (due || interrupted)) {
             comm.check_identical(m.params, "the model weights");
-            if (root) save(step, row.elapsed);
+            if (!last_loss_finite)
+                progress.warn("step " + std::to_string(step) +
+                              ": no checkpoint written, the step's loss is non-finite");
+            else if (root)
+                save(step, row.elapsed);
+        }
+        if (interrupted) {
+            res.interrupted = true;
+            break;
         }
     }
     progress.finish();
-    if (!opt.dry_run && root && step == cfg.steps && end == cfg.steps) {
+    if (!last_loss_finite && !opt.dry_run)
+        fail("train: training diverged: the loss of the last step (" + std::to_string(step) +
+             ") is non-finite, so final/ was not written (" +
+             (latest_checkpoint(cfg.out).empty()
+                  ? std::string("no checkpoint was written")
+                  : "the newest checkpoint is " + latest_checkpoint(cfg.out)) +
+             "); lower lr or raise warmup");
+    if (!opt.dry_run && root && step == cfg.steps && end == cfg.steps && !res.interrupted) {
         std::map<std::string, std::string> extra;
         if (!tokenizer.empty()) extra["tokenizer.json"] = read_file(tokenizer);
         save_checkpoint((fs::path(cfg.out) / "final").string(), m, extra);

@@ -23,10 +23,12 @@
 // model; rank 0 alone writes the run directory and the progress line, and the ranks' weights are
 // compared (a hash) at every checkpoint.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "train/distributed.h"
 #include "train/train_config.h"
@@ -41,6 +43,9 @@ struct TrainOptions {
     bool progress = true;  // the stderr progress line
     // The ranks of a data-parallel run; nullptr = this process alone.
     const Communicator* comm = nullptr;
+    // Set (to the signal's number) by a SIGINT/SIGTERM handler: the run ends after the current
+    // step with a checkpoint, and TrainResult::interrupted is set.
+    const std::atomic<int>* interrupt = nullptr;
     // Test hook, called after the gradients of a step are complete and before the guard.
     std::function<void(int64_t step, std::span<float> grads, double& loss)> after_backward;
 };
@@ -53,6 +58,8 @@ struct TrainResult {
     double tok_s = 0;         // counted targets per second (all ranks) over the same steps
     size_t param_bytes = 0, grad_bytes = 0, optimizer_bytes = 0, peak_rss = 0;  // this rank
     int ranks = 1;
+    bool interrupted = false;       // stopped early by TrainOptions::interrupt (checkpoint saved)
+    bool already_finished = false;  // --resume of a run that had done all its steps: nothing ran
     // Dry run only: Model::activation_bytes() and the wall time of one micro-batch's forward and
     // backward, without and with activation recomputation.
     size_t activation_bytes = 0, activation_bytes_recompute = 0;
@@ -63,6 +70,10 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt = {});
 
 // The newest RUN_DIR/ckpt/step_NNNNNN directory, or "" when there is none.
 std::string latest_checkpoint(const std::string& run_dir);
+
+// Removes the temporary directories that an interrupted checkpoint save left in RUN_DIR and
+// RUN_DIR/ckpt (step_N.tmp.PID, final.tmp.PID, ...); returns their paths.
+std::vector<std::string> remove_interrupted_saves(const std::string& run_dir);
 
 // "step_000042": the name of the checkpoint directory of a step.
 std::string step_dir_name(int64_t step);
