@@ -1,5 +1,7 @@
 // nanoprime eval: accuracy of a model (anything infer::load_model opens) on gym or
 // {question, answer} JSONL, per thinking mode.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -8,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/common_flags.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "eval/eval.h"
@@ -23,7 +26,7 @@ struct EvalArgs {
     // Comma lists: more than one value in any of them evaluates every combination (a sweep).
     std::string think_budget = "-1", think_min = "0", votes = "1";
     std::string wait_text = "Wait";
-    int max_tokens = 256;
+    int max_tokens = 256, threads = 0, ctx = 0;
     long limit = -1;
     uint64_t seed = 0;
     float temperature = 0.7f;
@@ -101,6 +104,10 @@ void run_eval(const EvalArgs& a) {
             "--plot: needs a sweep (a comma list in --think, --think-budget, --think-min or "
             "--votes)");
     if (a.max_tokens < 1) fail("--max-tokens: expected >= 1, got " + std::to_string(a.max_tokens));
+    if (a.limit < -1)
+        fail("--limit: expected a number of records >= 0, or -1 for all; got " +
+             std::to_string(a.limit));
+    apply_threads(a.threads);
     eval::EvalOptions base;
     base.gen.max_tokens = a.max_tokens;
     base.gen.sampling.seed = a.seed;
@@ -126,25 +133,29 @@ void run_eval(const EvalArgs& a) {
     const Tokenizer& tok = loaded.tokenizer;
     eval::check_tokenizer(tok, dec.config().vocab_size,
                           a.tokenizer.empty() ? a.model + " (its tokenizer)" : a.tokenizer);
+    for (auto& o : configs) o.gen.ctx = a.ctx > 0 ? a.ctx : dec.config().max_seq_len;
     auto recs = eval::read_records(a.data, a.limit);
     if (recs.empty()) fail("--data: " + a.data + " holds no records");
 
+    const bool tty = isatty(STDERR_FILENO) != 0;
     nlohmann::json runs = nlohmann::json::array(), last_rows;
     for (size_t c = 0; c < configs.size(); ++c) {
         const eval::EvalOptions& opt = configs[c];
         std::vector<eval::RecordResult> results;
         nlohmann::json rows = nlohmann::json::array();
+        const std::string run =
+            sweep ? "run " + std::to_string(c + 1) + "/" + std::to_string(configs.size()) + " "
+                  : "";
+        // On a terminal one line redrawn per record; in a log a line per tenth of the set.
+        const size_t every = tty ? 1 : std::max<size_t>(1, recs.size() / 10);
         for (size_t i = 0; i < recs.size(); ++i) {
             results.push_back(eval::evaluate_record(dec, tok, recs[i], i, opt));
             rows.push_back(eval::record_to_json(results.back(), i));
-            std::fprintf(stderr, "\r[eval] %s%zu/%zu",
-                         sweep ? ("run " + std::to_string(c + 1) + "/" +
-                                  std::to_string(configs.size()) + " ")
-                                     .c_str()
-                               : "",
-                         i + 1, recs.size());
+            if ((i + 1) % every == 0 || i + 1 == recs.size())
+                std::fprintf(stderr, tty ? "\r[eval] %s%zu/%zu" : "[eval] %s%zu/%zu\n", run.c_str(),
+                             i + 1, recs.size());
         }
-        std::fprintf(stderr, "\n");
+        if (tty) std::fprintf(stderr, "\n");
         auto summary = eval::summarize(results, opt);
         summary["model"] = a.model;
         summary["decoder"] = dec.name();
@@ -188,8 +199,7 @@ void register_eval_commands(CLI::App& app) {
     auto a = std::make_shared<EvalArgs>();
     auto* c = app.add_subcommand(
         "eval", "Accuracy of a model on gym or {question, answer} JSONL (DESIGN §3 modes)");
-    c->add_option("--model", a->model, "Checkpoint directory (or any model `generate` opens)")
-        ->required();
+    c->add_option("-m,--model", a->model, "Checkpoint directory or .gguf file")->required();
     c->add_option("--data", a->data, "Records JSONL (gym records or {question, answer})")
         ->required();
     c->add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: MODEL/tokenizer.json)");
@@ -210,13 +220,15 @@ void register_eval_commands(CLI::App& app) {
         ->capture_default_str();
     c->add_option("--plot", a->plot,
                   "With a sweep: write accuracy against thinking tokens per question as SVG");
-    c->add_option("--temperature", a->temperature, "Sampling temperature when --votes > 1")
+    c->add_option("--temperature,--temp", a->temperature, "Sampling temperature when --votes > 1")
         ->capture_default_str();
-    c->add_option("--seed", a->seed, "Sampling seed")->capture_default_str();
+    c->add_option("-s,--seed", a->seed, "Sampling seed")->capture_default_str();
     c->add_option("--limit", a->limit, "Evaluate only the first N records (-1: all)")
         ->capture_default_str();
-    c->add_option("--max-tokens", a->max_tokens, "Generated tokens per answer")
+    c->add_option("-n,--max-tokens,--n-predict", a->max_tokens, "Generated tokens per answer")
         ->capture_default_str();
+    add_threads_flag(c, a->threads);
+    add_ctx_flag(c, a->ctx);
     c->add_flag("--reference", a->reference,
                 "Checkpoint directories: run the fp32 reference decoder, not the packed engine");
     c->add_option("--out", a->out, "Write the report with per-record details as JSON");

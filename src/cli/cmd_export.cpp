@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "infer/export.h"
 #include "infer/gguf.h"
+#include "model/checkpoint.h"
 #include "model/params.h"
 
 namespace np::cli {
@@ -90,9 +91,10 @@ void run_info(const InfoCmd& o) {
         weights_bytes = 4 * size_t(count_params(cfg).total);
     } else if (fs::is_directory(o.model)) {
         kind = "checkpoint";
-        cfg = ModelConfig::load((fs::path(o.model) / "config.json").string());
+        // Loaded whole, as generate and export load it: a cut file, a tensor the config does not
+        // describe or a non-finite weight is reported here too, not only when the model runs.
+        cfg = load_checkpoint(o.model).cfg;
         const fs::path st = fs::path(o.model) / "model.safetensors";
-        if (!fs::exists(st)) fail("info: " + st.string() + " does not exist");
         file_bytes = size_t(fs::file_size(st));
         weights_bytes = 4 * size_t(count_params(cfg).total);
     } else {
@@ -224,10 +226,11 @@ void register_export_commands(CLI::App& app) {
             "info",
             "Parameters, bits per weight, file and resident size, cache per token and memory of a "
             "checkpoint directory, a .gguf file or a preset");
-        c->add_option("model", o->model, "Checkpoint directory or .gguf file");
+        c->add_option("model,-m,--model", o->model, "Checkpoint directory or .gguf file");
         c->add_option("--preset", o->preset, "A preset instead: nano | small | elleci-1.5b");
-        c->add_option("--ctx", o->ctx,
-                      "Context length for the memory total (default: max_seq_len)");
+        c->add_option("-c,--ctx,--ctx-size", o->ctx,
+                      "Context length for the memory total (default: max_seq_len)")
+            ->check(CLI::NonNegativeNumber);
         c->add_flag("--json", o->as_json, "Print one JSON object");
         c->callback([o] { run_info(*o); });
     }

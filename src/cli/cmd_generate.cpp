@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -11,8 +10,9 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/common_flags.h"
+#include "cli/line_reader.h"
 #include "core/error.h"
-#include "core/file_io.h"
 #include "infer/generate.h"
 #include "infer/model_loader.h"
 
@@ -28,7 +28,7 @@ struct SamplingArgs {
 };
 
 void add_sampling_flags(CLI::App* c, SamplingArgs& s) {
-    c->add_option("--temperature", s.temperature, "Sampling temperature (0: greedy)")
+    c->add_option("--temperature,--temp", s.temperature, "Sampling temperature (0: greedy)")
         ->capture_default_str();
     c->add_option("--top-k", s.top_k, "Keep the k most likely tokens (0: off)")
         ->capture_default_str();
@@ -40,7 +40,7 @@ void add_sampling_flags(CLI::App* c, SamplingArgs& s) {
         ->capture_default_str();
     c->add_option("--repeat-last-n", s.repeat_last_n, "Recent tokens the penalty looks at")
         ->capture_default_str();
-    c->add_option("--seed", s.seed, "Sampling seed (-1: random, reported on stderr)")
+    c->add_option("-s,--seed", s.seed, "Sampling seed (-1: random, reported on stderr)")
         ->capture_default_str();
 }
 
@@ -66,15 +66,14 @@ infer::SamplerOptions sampler_options(const SamplingArgs& s) {
 
 struct CommonArgs {
     std::string model, tokenizer, think = "auto", wait_text = "Wait";
-    int think_budget = -1, think_min = 0, max_tokens = 256;
+    int think_budget = -1, think_min = 0, max_tokens = 256, threads = 0, ctx = 0;
     std::vector<std::string> stop;
     bool reference = false;
     SamplingArgs sampling;
 };
 
 void add_common_flags(CLI::App* c, CommonArgs& a) {
-    c->add_option("--model", a.model, "Checkpoint directory (or anything the model loader opens)")
-        ->required();
+    c->add_option("-m,--model", a.model, "Checkpoint directory or .gguf file")->required();
     c->add_option("--tokenizer", a.tokenizer, "tokenizer.json (default: the model's own)");
     c->add_option("--think-budget", a.think_budget,
                   "Force </think> after this many thinking tokens (-1: no limit)")
@@ -84,8 +83,10 @@ void add_common_flags(CLI::App* c, CommonArgs& a) {
         ->capture_default_str();
     c->add_option("--wait", a.wait_text, "Text that replaces an early </think> (--think-min)")
         ->capture_default_str();
-    c->add_option("-n,--max-tokens", a.max_tokens, "Generated tokens per reply")
+    c->add_option("-n,--max-tokens,--n-predict", a.max_tokens, "Generated tokens per reply")
         ->capture_default_str();
+    add_threads_flag(c, a.threads);
+    add_ctx_flag(c, a.ctx);
     c->add_option("--stop", a.stop, "Stop before this string (repeatable)")
         ->allow_extra_args(false);
     c->add_flag("--reference", a.reference,
@@ -93,7 +94,8 @@ void add_common_flags(CLI::App* c, CommonArgs& a) {
     add_sampling_flags(c, a.sampling);
 }
 
-infer::GenerateOptions generate_options(const CommonArgs& a) {
+// The model's context unless -c/--ctx-size narrows (or widens) it.
+infer::GenerateOptions generate_options(const CommonArgs& a, const infer::LoadedModel& m) {
     if (a.think_budget < -1)
         fail("--think-budget: expected >= 0 or -1 (no limit), got " +
              std::to_string(a.think_budget));
@@ -103,6 +105,7 @@ infer::GenerateOptions generate_options(const CommonArgs& a) {
     o.think_min = a.think_min;
     o.wait_text = a.wait_text;
     o.max_tokens = a.max_tokens;
+    o.ctx = a.ctx > 0 ? a.ctx : m.decoder->config().max_seq_len;
     o.stop = a.stop;
     o.sampling = sampler_options(a.sampling);
     infer::validate(o);
@@ -110,6 +113,7 @@ infer::GenerateOptions generate_options(const CommonArgs& a) {
 }
 
 infer::LoadedModel open_model(const CommonArgs& a) {
+    apply_threads(a.threads);
     auto m = infer::load_model(a.model, {a.reference, a.tokenizer});
     for (int32_t i : {Tokenizer::kEndOfText, Tokenizer::kImStart, Tokenizer::kImEnd,
                       Tokenizer::kThink, Tokenizer::kThinkEnd})
@@ -154,17 +158,11 @@ struct GenerateArgs : CommonArgs {
 };
 
 void run_generate(const GenerateArgs& a) {
-    auto opt = generate_options(a);
-    std::string text = a.prompt;
-    if (!a.prompt_file.empty()) {
-        try {
-            text = read_file(a.prompt_file);
-        } catch (const Error& e) {
-            fail(std::string("--prompt-file: ") + e.what());
-        }
-    }
-    if (!a.chat) opt.mode = infer::ThinkMode::Auto;
+    const std::string text =
+        a.prompt_file.empty() ? a.prompt : read_prompt_file(a.prompt_file, "-f/--prompt-file");
     auto m = open_model(a);
+    auto opt = generate_options(a, m);
+    if (!a.chat) opt.mode = infer::ThinkMode::Auto;
     std::vector<int32_t> prompt;
     if (a.chat) {
         prompt = infer::build_prompt(m.tokenizer, text, opt.mode);
@@ -212,33 +210,50 @@ struct ChatArgs : CommonArgs {
     std::string system;
 };
 
-constexpr const char* kChatHelp = "commands: /reset, /think on|off|auto, /quit";
+constexpr const char* kChatHelp =
+    "commands:\n"
+    "  /help                  this list\n"
+    "  /reset                 forget the conversation (the system prompt stays)\n"
+    "  /think on|off|auto     thinking mode of the next replies\n"
+    "  /budget N              thinking budget in tokens (-1: no limit)\n"
+    "  /quit, /exit, Ctrl-D   leave";
 
 void run_chat(const ChatArgs& a) {
-    auto opt = generate_options(a);
     auto m = open_model(a);
+    auto opt = generate_options(a, m);
     const auto& cfg = m.decoder->config();
     std::fprintf(stderr,
                  "nanoprime chat: %s (%s decoder, %d layers, d_model %d, max_seq_len %d), "
-                 "think %s, seed %llu\n%s\n",
+                 "context %lld, think %s, seed %llu (/help for commands)\n",
                  a.model.c_str(), m.decoder->name().c_str(), cfg.n_layers, cfg.d_model,
-                 cfg.max_seq_len, infer::think_mode_name(opt.mode),
-                 (unsigned long long)opt.sampling.seed, kChatHelp);
+                 cfg.max_seq_len, (long long)opt.ctx, infer::think_mode_name(opt.mode),
+                 (unsigned long long)opt.sampling.seed);
     infer::ChatSession session(*m.decoder, m.tokenizer, a.system);
-    const bool interactive = isatty(STDIN_FILENO) != 0;
+    LineReader input("> ");
     Printer print;
     std::string line;
-    while (true) {
-        if (interactive) std::fputs("> ", stderr);
-        if (!std::getline(std::cin, line)) break;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+    while (input.read(line)) {
         if (line.find_first_not_of(" \t") == std::string::npos) continue;
         if (line[0] == '/') {
             const auto sp = line.find(' ');
             const std::string cmd = line.substr(0, sp);
             const std::string arg = sp == std::string::npos ? "" : line.substr(sp + 1);
             if (cmd == "/quit" || cmd == "/exit") break;
-            if (cmd == "/reset") {
+            if (cmd == "/help") {
+                std::fprintf(stderr, "%s\n", kChatHelp);
+            } else if (cmd == "/budget") {
+                try {
+                    size_t used = 0;
+                    const int b = std::stoi(arg, &used);
+                    if (used != arg.size() || b < -1) throw std::invalid_argument(arg);
+                    opt.think_budget = b;
+                    infer::validate(opt);
+                    std::fprintf(stderr, "[thinking budget %d]\n", b);
+                } catch (const std::exception&) {
+                    std::fprintf(stderr, "error: /budget: expected an integer >= -1, got '%s'\n",
+                                 arg.c_str());
+                }
+            } else if (cmd == "/reset") {
                 session.reset();
                 std::fputs("[conversation cleared]\n", stderr);
             } else if (cmd == "/think") {
@@ -250,11 +265,18 @@ void run_chat(const ChatArgs& a) {
                                  arg.c_str());
                 }
             } else {
-                std::fprintf(stderr, "unknown command %s (%s)\n", cmd.c_str(), kChatHelp);
+                std::fprintf(stderr, "unknown command %s (/help lists them)\n", cmd.c_str());
             }
             continue;
         }
-        auto g = session.reply(line, opt, [&](std::string_view p, bool th) { print(p, th); });
+        infer::Generation g;
+        try {
+            g = session.reply(line, opt, [&](std::string_view p, bool th) { print(p, th); });
+        } catch (const Error& e) {
+            // A full context (or any error of one turn) ends the turn, not the session.
+            std::fprintf(stderr, "error: %s\n", e.what());
+            continue;
+        }
         print.end();
         std::fprintf(stderr,
                      "[prompt %lld tokens (%zu reused), %.1f tok/s | generated %zu tokens, %.1f "
@@ -263,11 +285,11 @@ void run_chat(const ChatArgs& a) {
                      per_second(double(g.prompt_tokens), g.prefill_seconds), g.tokens.size(),
                      per_second(double(g.tokens.size()), g.decode_seconds),
                      infer::stop_reason_name(g.stop_reason));
-        if (session.context().size() > size_t(cfg.max_seq_len))
+        if (g.stop_reason == infer::StopReason::ContextFull)
             std::fprintf(stderr,
-                         "[the conversation (%zu tokens) is longer than the model's max_seq_len "
-                         "%d; /reset starts over]\n",
-                         session.context().size(), cfg.max_seq_len);
+                         "[the conversation filled the context of %lld tokens; /reset starts "
+                         "over]\n",
+                         (long long)opt.ctx);
     }
 }
 
@@ -278,8 +300,9 @@ void register_generate_commands(CLI::App& app) {
     auto* c = app.add_subcommand(
         "generate", "Continue a prompt (or answer it as a chat turn with --chat), streamed");
     add_common_flags(c, *g);
-    auto* prompt = c->add_option("--prompt", g->prompt, "Prompt text");
-    auto* file = c->add_option("--prompt-file", g->prompt_file, "Read the prompt from a file");
+    auto* prompt = c->add_option("-p,--prompt", g->prompt, "Prompt text");
+    auto* file = c->add_option("-f,--prompt-file,--file", g->prompt_file,
+                               "Read the prompt from a file (-: standard input)");
     prompt->excludes(file);
     auto* chat = c->add_flag("--chat", g->chat,
                              "The prompt is a user turn (ChatML), answered in the --think mode");
@@ -290,14 +313,14 @@ void register_generate_commands(CLI::App& app) {
                 "Print one JSON object {text, thinking, answer, tokens, stop_reason, timings}");
     c->callback([g, prompt, file] {
         if (prompt->count() == 0 && file->count() == 0)
-            fail("generate: give --prompt TEXT or --prompt-file FILE");
+            fail("generate: give -p/--prompt TEXT or -f/--prompt-file FILE (- for stdin)");
         run_generate(*g);
     });
 
     auto h = std::make_shared<ChatArgs>();
     h->max_tokens = 1024;
     auto* r = app.add_subcommand(
-        "chat", "Multi-turn chat on stdin (/reset, /think on|off|auto, /quit), streamed");
+        "chat", "Multi-turn chat on stdin with line editing and history (/help), streamed");
     add_common_flags(r, *h);
     r->add_option("--system", h->system, "System prompt");
     r->add_option("--think", h->think, "on | off | auto")->capture_default_str();

@@ -200,8 +200,14 @@ void register_train_commands(CLI::App& app) {
         auto* c =
             app.add_subcommand("plot", "Render a run's loss, LR and throughput curves as an SVG");
         c->add_option("RUN_DIR", *run, "Run directory (holds metrics.jsonl)")->required();
-        c->add_option("--out", *out, "SVG file (default RUN_DIR/metrics.svg)");
-        c->callback([run, out] { std::printf("%s\n", plot_run(*run, *out).c_str()); });
+        auto force = std::make_shared<bool>(false);
+        c->add_option("--out", *out, "SVG file (default RUN_DIR/metrics.svg, redrawn each time)");
+        c->add_flag("--force", *force, "Replace --out if it exists");
+        c->callback([run, out, force] {
+            if (!out->empty() && !*force && std::filesystem::exists(*out))
+                fail("plot: --out " + *out + " exists (add --force to replace it)");
+            std::printf("%s\n", plot_run(*run, *out).c_str());
+        });
     }
 }
 

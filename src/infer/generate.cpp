@@ -35,6 +35,8 @@ const char* stop_reason_name(StopReason r) {
             return "stop_string";
         case StopReason::MaxTokens:
             return "max_tokens";
+        case StopReason::ContextFull:
+            return "context_full";
     }
     return "max_tokens";
 }
@@ -144,6 +146,7 @@ void validate(const GenerateOptions& opt) {
     validate(opt.sampling);
     if (opt.max_tokens < 1)
         fail("--max-tokens: expected >= 1, got " + std::to_string(opt.max_tokens));
+    if (opt.ctx < 0) fail("--ctx-size: expected >= 0, got " + std::to_string(opt.ctx));
     for (const auto& s : opt.stop)
         if (s.empty()) fail("--stop: stop strings must not be empty");
     if (opt.think_min < 0) fail("--think-min: expected >= 0, got " + std::to_string(opt.think_min));
@@ -216,6 +219,10 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
         fail("generate: the prompt has " + std::to_string(prompt.size()) +
              " tokens, nothing beyond the " + std::to_string(already_fed) +
              " the decoder already holds");
+    if (opt.ctx > 0 && int64_t(prompt.size()) >= opt.ctx)
+        fail("generate: the prompt is " + std::to_string(prompt.size()) +
+             " tokens, which leaves no room in the context of " + std::to_string(opt.ctx) +
+             " tokens (-c/--ctx-size; shorten the prompt or raise the context)");
     if (already_fed == 0)
         dec.reset();
     else if (dec.n_past() != int64_t(already_fed))
@@ -248,8 +255,11 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
         if (t == Tokenizer::kThinkEnd) in_think = false;
         return th;
     };
-    for (int32_t t : think_prefill(tok, opt.mode))
-        stream.push(tok.id_to_bytes(t), thinking_piece(t), false);
+    // Off's empty block is part of the prompt, not of the reply: it is not shown.
+    if (opt.mode != ThinkMode::Off)
+        for (int32_t t : think_prefill(tok, opt.mode))
+            stream.push(tok.id_to_bytes(t), thinking_piece(t), false);
+    bool thought = false;  // the think block holds more than whitespace
 
     std::vector<int32_t> forced;
     size_t forced_pos = 0;
@@ -274,6 +284,12 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
             // Off means no thinking: a model trained to think on hard problems would otherwise
             // open a second block after the prefilled empty one.
             if (opt.mode == ThinkMode::Off) logits[Tokenizer::kThink] = -INFINITY;
+            // On means thinking happens: until the block holds more than whitespace it can be
+            // neither closed nor the turn ended (a model used to answering directly would close
+            // the prefilled block at once).
+            if (opt.mode == ThinkMode::On && in_think && !thought)
+                for (int32_t t : {Tokenizer::kThinkEnd, Tokenizer::kImEnd, Tokenizer::kEndOfText})
+                    logits[size_t(t)] = -INFINITY;
             next = sampler.sample(choices);
             if (next == Tokenizer::kThinkEnd && in_think && g.thinking_tokens < opt.think_min) {
                 forced = encode_before_text(tok, opt.wait_text);
@@ -289,13 +305,21 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
             g.stop_reason = StopReason::EndOfTurn;
             break;
         }
-        if (in_think && !was_forced && next != Tokenizer::kThinkEnd) g.thinking_tokens++;
+        if (in_think && !was_forced && next != Tokenizer::kThinkEnd) {
+            g.thinking_tokens++;
+            const std::string& bytes = tok.id_to_bytes(next);
+            thought |= bytes.find_first_not_of(" \t\r\n") != std::string::npos;
+        }
         if (stream.push(tok.id_to_bytes(next), thinking_piece(next))) {
             g.stop_reason = StopReason::StopString;
             break;
         }
         if (int(g.tokens.size()) >= opt.max_tokens) {
             g.stop_reason = StopReason::MaxTokens;
+            break;
+        }
+        if (opt.ctx > 0 && int64_t(prompt.size() + g.tokens.size()) >= opt.ctx) {
+            g.stop_reason = StopReason::ContextFull;
             break;
         }
         dec.step(next, logits);
@@ -327,6 +351,7 @@ void ChatSession::reset() {
     if (!system_.empty()) history_.push_back({"system", system_});
     context_.clear();
     last_reused_ = 0;
+    turn_closed_ = false;
     dec_.reset();
 }
 
@@ -334,15 +359,27 @@ Generation ChatSession::reply(std::string_view user, const GenerateOptions& opt,
                               const StreamCallback& on_piece) {
     history_.push_back({"user", std::string(user)});
     try {
-        const auto prompt = render_chat(tok_, history_, opt.mode);
+        std::vector<int32_t> prompt;
         size_t reuse = 0;
-        if (context_.size() < prompt.size() && dec_.n_past() == int64_t(context_.size()) &&
-            std::equal(context_.begin(), context_.end(), prompt.begin()))
+        if (turn_closed_ && dec_.n_past() == int64_t(context_.size())) {
+            // The decoder's own tokens go on as they are, the last reply's thinking included:
+            // nothing is prefilled twice, and the model reads its earlier reasoning instead of
+            // an emptied block that would teach it to stop thinking. The new turn is the
+            // renderer's tokens after <|endoftext|> (the "\n" between turns first).
+            prompt = context_;
+            prompt.push_back(Tokenizer::kImEnd);
+            tok_.encode_into("\n", false, prompt);
+            const auto turn = render_chat(tok_, {history_.back()}, opt.mode);
+            prompt.insert(prompt.end(), turn.begin() + 1, turn.end());
             reuse = context_.size();
+        } else {
+            prompt = render_chat(tok_, history_, opt.mode);
+        }
         Generation g = generate(dec_, tok_, prompt, opt, on_piece, reuse);
         last_reused_ = reuse;
         context_.assign(prompt.begin(), prompt.end());
         context_.insert(context_.end(), g.tokens.begin(), g.tokens.end() - 1);
+        turn_closed_ = g.tokens.back() == Tokenizer::kImEnd;
         // Tag spellings left in the answer would read as a second think block when re-rendered.
         history_.push_back({"assistant", remove_all(remove_all(g.answer, "<think>"), "</think>")});
         return g;
@@ -350,6 +387,7 @@ Generation ChatSession::reply(std::string_view user, const GenerateOptions& opt,
         history_.pop_back();
         context_.clear();
         last_reused_ = 0;
+        turn_closed_ = false;
         dec_.reset();
         throw;
     }

@@ -39,9 +39,10 @@ std::vector<int32_t> render_chat(const Tokenizer& tok, const std::vector<ChatMes
 std::vector<int32_t> build_prompt(const Tokenizer& tok, std::string_view question, ThinkMode mode);
 
 struct GenerateOptions {
-    // How the prompt ends: On inside the think block of the prefill, Off after the empty block
-    // (and "<think>" is never sampled), Auto at the start of the assistant turn. The prefill's text
-    // starts Generation::text.
+    // How the prompt ends: On inside the think block of the prefill (which cannot close, nor the
+    // turn end, before it holds more than whitespace), Off after the empty block (and "<think>"
+    // is never sampled), Auto at the start of the assistant turn. The prefill's text starts
+    // Generation::text, except Off's empty block, which is not part of the reply.
     ThinkMode mode = ThinkMode::Auto;
     int think_budget = -1;  // after this many thinking tokens "</think>" is forced; < 0: no limit
     // s1-style budget forcing the other way: while fewer than think_min tokens were thought, a
@@ -50,6 +51,9 @@ struct GenerateOptions {
     int think_min = 0;
     std::string wait_text = "Wait";
     int max_tokens = 256;  // generated tokens, forced ones included; >= 1
+    // Context limit: the prompt and the generated tokens together; a prompt that fills it is an
+    // error, generation stops when it is full. 0: no limit.
+    int64_t ctx = 0;
     SamplerOptions sampling;
     std::vector<std::string> stop;  // generation ends before the first occurrence of any of them
 };
@@ -57,15 +61,16 @@ struct GenerateOptions {
 // Throws np::Error naming the flag (--max-tokens, --stop, the sampling flags).
 void validate(const GenerateOptions& opt);
 
-enum class StopReason { EndOfTurn, StopString, MaxTokens };
-const char* stop_reason_name(StopReason r);  // "end_of_turn" | "stop_string" | "max_tokens"
+enum class StopReason { EndOfTurn, StopString, MaxTokens, ContextFull };
+// "end_of_turn" | "stop_string" | "max_tokens" | "context_full"
+const char* stop_reason_name(StopReason r);
 
 struct Generation {
     // Generated and forced tokens, the end token (<|im_end|> or <|endoftext|>) included when
     // reached. The decoder was fed the prompt and all of these but the last.
     std::vector<int32_t> tokens;
-    // The mode's prefill text and the generated text, special tokens spelled out, the end token
-    // left out, cut before a stop string.
+    // The mode's prefill text (none for Off) and the generated text, special tokens spelled out,
+    // the end token left out, cut before a stop string.
     std::string text;
     std::string thinking;  // the think block's content, trimmed
     // The text after "</think>" with leading whitespace removed; all of the text when there is no
@@ -116,9 +121,11 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
                     const GenerateOptions& opt, const StreamCallback& on_piece = {},
                     size_t already_fed = 0);
 
-// A conversation over one decoder. Each reply renders the whole history; when the tokens the
-// decoder already holds are a prefix of it, only the new part is fed, otherwise the decoder is
-// reset and the whole prompt prefilled.
+// A conversation over one decoder. When the last reply ended its turn (<|im_end|>), the next
+// prompt is the decoder's own tokens, that reply's thinking included, then the new user turn as
+// render_chat tokenizes it: only the new turn is prefilled. Otherwise (the first turn, a reply cut
+// by max_tokens or a stop string) the whole history is rendered by render_chat (earlier thinking
+// emptied) and prefilled.
 class ChatSession {
 public:
     ChatSession(Decoder& dec, const Tokenizer& tok, std::string system = "");
@@ -141,6 +148,7 @@ private:
     std::vector<ChatMessage> history_;
     std::vector<int32_t> context_;
     size_t last_reused_ = 0;
+    bool turn_closed_ = false;  // the last reply ended with <|im_end|>
 };
 
 }  // namespace np::infer

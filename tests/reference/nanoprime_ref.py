@@ -779,7 +779,10 @@ def cmd_selftest(a):
             # tensor, as torch gradcheck's fast mode does (whose failure path is far too slow here).
             set_quantize(False)
             worst = directional_fd_check(m64, tokens, mask, "ssd", seed=vi)
-            check(worst[1] < 1e-6, f"{tag} finite differences fp64 no-quant: worst {worst[0]} rel err {worst[1]:.1e}")
+            # 1e-5: relu^2 is only once differentiable, so a central difference whose step
+            # crosses its kink carries an O(eps) error (seen: 1.2e-6 on relu2 variants); a wrong
+            # gradient is off by far more.
+            check(worst[1] < 1e-5, f"{tag} finite differences fp64 no-quant: worst {worst[0]} rel err {worst[1]:.1e}")
 
         # STE of BitLinear: dL/dx = dL/dy W', dL/dW = dL/dy^T x̂ (DESIGN §2.2).
         set_quantize(True)
