@@ -1,5 +1,7 @@
 #include "data/prepare.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +13,7 @@
 #include "core/rng.h"
 #include "data/chat.h"
 #include "data/shard.h"
+#include "tokenizer/unicode.h"
 
 namespace np::data {
 
@@ -82,6 +85,71 @@ private:
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
 };
 
+// Where `text` stops being UTF-8 text: the offset of the first byte of an invalid sequence, or of
+// a NUL (which only binary files hold); npos when it is all text.
+size_t first_non_text_byte(std::string_view text) {
+    for (size_t i = 0; i < text.size();) {
+        if (text[i] == '\0') return i;
+        const unicode::Decoded d = unicode::decode_utf8(text, i);
+        if (d.cp == unicode::kInvalid) return i;
+        i += d.len;
+    }
+    return std::string_view::npos;
+}
+
+std::string non_text_error(std::string_view text, size_t at) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "not UTF-8 text: byte 0x%02X at column %zu",
+                  unsigned(static_cast<uint8_t>(text[at])), at + 1);
+    return buf;
+}
+
+// The output directory is built beside its target and moved into place at the end, so a failed
+// or interrupted run leaves no half-written (or empty) output behind.
+class StagedDir {
+public:
+    explicit StagedDir(const std::string& target)
+        : target_(fs::path(target).lexically_normal()),
+          work_(target_.string() + ".tmp." + std::to_string(::getpid())) {
+        if (target_.filename().empty()) target_ = target_.parent_path();
+        std::error_code ec;
+        fs::remove_all(work_, ec);
+        fs::create_directories(work_, ec);
+        if (ec) fail(target + ": cannot create " + work_.string() + " (" + ec.message() + ")");
+    }
+    ~StagedDir() {
+        std::error_code ec;
+        if (!committed_) fs::remove_all(work_, ec);
+    }
+    StagedDir(const StagedDir&) = delete;
+    StagedDir& operator=(const StagedDir&) = delete;
+    std::string path() const { return work_.string(); }
+    // Moves every file into the target (created when missing); shards of an earlier, larger run
+    // that this one did not write are removed, so the sampler cannot pick them up.
+    void commit(const std::vector<std::string>& shards) {
+        std::error_code ec;
+        fs::create_directories(target_, ec);
+        if (ec) fail(target_.string() + ": cannot create (" + ec.message() + ")");
+        for (const char* split : {"train", "val"})
+            for (const std::string& p : list_shards(target_.string(), split))
+                if (std::find(shards.begin(), shards.end(), fs::path(p).filename().string()) ==
+                    shards.end())
+                    fs::remove(p);
+        for (const auto& e : fs::directory_iterator(work_)) {
+            fs::rename(e.path(), target_ / e.path().filename(), ec);
+            if (ec)
+                fail(target_.string() + ": cannot move " + e.path().string() + " into place (" +
+                     ec.message() + ")");
+        }
+        committed_ = true;
+        fs::remove_all(work_, ec);
+    }
+
+private:
+    fs::path target_, work_;
+    bool committed_ = false;
+};
+
 }  // namespace
 
 std::vector<std::string> list_shards(const std::string& dir, const std::string& split) {
@@ -140,12 +208,12 @@ PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
         if (ec) fail(f + ": cannot read input (" + ec.message() + ")");
         total_bytes += sz;
     }
-    fs::create_directories(opt.out_dir);
+    StagedDir out(opt.out_dir);
 
     auto t0 = std::chrono::steady_clock::now();
     PrepareSummary sum;
-    SplitWriter writers[2] = {{opt.out_dir, "train", opt.shard_tokens, enc.vocab_size()},
-                              {opt.out_dir, "val", opt.shard_tokens, enc.vocab_size()}};
+    SplitWriter writers[2] = {{out.path(), "train", opt.shard_tokens, enc.vocab_size()},
+                              {out.path(), "val", opt.shard_tokens, enc.vocab_size()}};
     Progress progress(opt.progress, total_bytes);
     uint64_t doc_index = 0, bytes_done = 0;
     std::vector<Item> batch;
@@ -214,6 +282,14 @@ PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
             bytes_done += it.doc.text.size();
             sum.bytes += it.doc.text.size();
             it.where = file + ":1";
+            if (const size_t bad = first_non_text_byte(it.doc.text); bad != std::string::npos) {
+                const std::string_view t(it.doc.text);
+                const size_t line_start = t.rfind('\n', bad) + 1;  // npos + 1 == 0
+                fail(file + ":" +
+                     std::to_string(1 + std::count(t.begin(), t.begin() + ptrdiff_t(bad), '\n')) +
+                     ": " + non_text_error(t.substr(line_start), bad - line_start) +
+                     " (--text-docs file reads the whole file as one document)");
+            }
             if (count_words(it.doc.text) > 0) push(std::move(it));
             continue;
         }
@@ -234,6 +310,16 @@ PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
             bytes_done += line.size() + 1;
             sum.bytes += line.size() + 1;
             if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (const size_t bad = first_non_text_byte(line); bad != std::string::npos) {
+                // Reported and skipped like a malformed record; a file that is mostly not text
+                // ends the run below.
+                Item it;
+                it.where = file + ":" + std::to_string(lineno);
+                it.error = non_text_error(line, bad);
+                push(std::move(it));
+                if (fmt == "text" && opt.text_docs == "blank") flush_para();
+                continue;
+            }
             if (fmt == "text") {
                 if (opt.text_docs == "line") {
                     para = line;
@@ -267,21 +353,29 @@ PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
         if (fmt == "text") flush_para();
     }
     run_batch();
+    const uint64_t docs = sum.documents[0] + sum.documents[1];
+    const std::string example =
+        sum.malformed_examples.empty() ? "" : " (first: " + sum.malformed_examples[0] + ")";
+    if (docs == 0)
+        fail("data prepare: no documents in " + std::to_string(opt.inputs.size()) +
+             " input file(s)" +
+             (sum.malformed > 0 ? ": all " + std::to_string(sum.malformed) +
+                                      " non-empty lines are malformed" + example
+                                : ": the input is empty or blank"));
+    if (sum.malformed > docs)
+        fail("data prepare: " + std::to_string(sum.malformed) + " malformed lines against " +
+             std::to_string(docs) + " documents: the input is mostly not text or records" +
+             example);
     for (auto& w : writers) {
         w.flush();
         sum.shards.insert(sum.shards.end(), w.written.begin(), w.written.end());
     }
-    // Shards left by an earlier, larger run would otherwise be picked up by the sampler.
-    for (const char* split : {"train", "val"})
-        for (const std::string& p : list_shards(opt.out_dir, split))
-            if (std::find(sum.shards.begin(), sum.shards.end(), fs::path(p).filename().string()) ==
-                sum.shards.end())
-                fs::remove(p);
     progress.update(total_bytes, sum.documents[0] + sum.documents[1], sum.tokens[0] + sum.tokens[1],
                     true);
     sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    write_file_atomic((fs::path(opt.out_dir) / "summary.json").string(),
+    write_file_atomic((fs::path(out.path()) / "summary.json").string(),
                       sum.to_json(opt, enc.vocab_size()).dump(2) + "\n");
+    out.commit(sum.shards);
     return sum;
 }
 

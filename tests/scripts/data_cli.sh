@@ -59,4 +59,20 @@ diff <(sed -n '2p;4p' "$T/all") "$T/r1" >/dev/null || fail "rank 1 rows"
 cp "$T/shards/train_00000.npts" "$T/bad.npts"; printf 'XXXX' | dd of="$T/bad.npts" bs=1 seek=50 conv=notrunc 2>/dev/null
 if "$NP" data inspect "$T/bad.npts" 2>"$T/err" >/dev/null; then fail "corrupt shard accepted"; fi
 grep -q "bad.npts: checksum mismatch" "$T/err" || fail "corrupt shard message: $(cat "$T/err")"
+# Input that is not text is refused, naming the file and line; nothing is left behind.
+head -c 200000 /dev/urandom > "$T/random.txt"
+if "$NP" data prepare --input "$T/random.txt" --tokenizer bytes --out "$T/rnd" --quiet \
+    >/dev/null 2>"$T/err"; then fail "random bytes accepted as text"; fi
+grep -q "random.txt:[0-9]*: not UTF-8 text" "$T/err" || fail "random bytes: $(tail -n 2 "$T/err")"
+[ -z "$(ls -d "$T"/rnd* 2>/dev/null)" ] || fail "a failed prepare left $(ls -d "$T"/rnd*)"
+: > "$T/empty.txt"
+if "$NP" data prepare --input "$T/empty.txt" --tokenizer bytes --out "$T/emp" >/dev/null 2>"$T/err"; then
+    fail "an empty input accepted"; fi
+grep -q "no documents" "$T/err" || fail "empty input: $(cat "$T/err")"
+[ ! -e "$T/emp" ] || fail "an empty input left its output folder"
+# One record with invalid UTF-8 among good ones: reported with file:line, skipped.
+{ head -n 5 "$T/gym.jsonl"; printf '{"text": "caf\xe9 latin-1"}\n'; head -n 5 "$T/gym.jsonl"; } > "$T/mixed.jsonl"
+"$NP" data prepare --input "$T/mixed.jsonl" --tokenizer bytes --out "$T/shards" --quiet >/dev/null 2>"$T/err"
+grep -q "mixed.jsonl:6: not UTF-8 text: byte 0xE9 at column 14" "$T/err" || fail "invalid UTF-8: $(cat "$T/err")"
+"$PY" -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['malformed_lines'] == 1 and s['documents']['total'] == 10, s" "$T/shards/summary.json"
 echo "data_cli: ok"
