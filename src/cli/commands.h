@@ -20,4 +20,5 @@ void register_export_commands(CLI::App& app);    // export, info                
 void register_generate_commands(CLI::App& app);  // generate, chat (cmd_generate.cpp)
 void register_rl_commands(CLI::App& app);        // rl                              (cmd_rl.cpp)
 void register_bench_commands(CLI::App& app);     // bench                           (cmd_bench.cpp)
+void register_perplexity_commands(CLI::App& app);  // perplexity (cmd_perplexity.cpp)
 }  // namespace np::cli
