@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "rl/rl.h"
@@ -55,7 +56,16 @@ void run(const RlCli& o) {
             }
         cfg = rl::RlConfig::from_json(merged, o.config);
     }
+    opt.interrupt = &interrupt_flag();
     const rl::RlResult r = rl::run_rl(cfg, opt);
+    if (r.interrupted) {
+        const int sig = interrupt_flag().load();
+        std::fprintf(stderr,
+                     "interrupted by %s after step %lld: checkpoint written; continue with "
+                     "nanoprime rl --resume %s\n",
+                     signal_name(sig), (long long)r.steps_done, cfg.out.c_str());
+        throw ExitCode(128 + sig);
+    }
     std::printf("rl: %lld steps, last mean reward %.3f", (long long)r.steps_done, r.last_reward);
     if (r.last_heldout >= 0) std::printf(", held-out accuracy %.1f%%", 100 * r.last_heldout);
     if (r.first_heldout >= 0) std::printf(" (%.1f%% at the start)", 100 * r.first_heldout);

@@ -304,6 +304,10 @@ RlResult run_rl(const RlConfig& cfg, const RlOptions& opt) {
     const std::string resume_dir = opt.resume ? latest_checkpoint(cfg.out) : "";
     if (opt.resume && resume_dir.empty())
         fail("rl: --resume: " + cfg.out + " has no checkpoint yet (ckpt/step_*)");
+    if (opt.resume)
+        for (const std::string& t : remove_interrupted_saves(cfg.out))
+            std::fprintf(stderr, "removed %s (a save cut short by an earlier interruption)\n",
+                         t.c_str());
     if (!opt.resume && fs::exists(fs::path(cfg.out) / "rl_config.json"))
         fail("rl: " + cfg.out + " already holds a run; resume it with --resume " + cfg.out +
              " or pick another --out");
@@ -505,8 +509,10 @@ RlResult run_rl(const RlConfig& cfg, const RlOptions& opt) {
                          cfg.algo == "grpo" ? "kl" : "margin", st.kl, st.rows, sample_s, update_s,
                          format_duration(per * double(cfg.steps - step)).c_str());
         }
-        if (step % cfg.save_every == 0 || step == last)
+        res.interrupted = opt.interrupt && opt.interrupt->load() != 0 && step < last;
+        if (step % cfg.save_every == 0 || step == last || res.interrupted)
             save((fs::path(cfg.out) / "ckpt" / step_dir_name(step)).string(), step, elapsed);
+        if (res.interrupted) break;
     }
     res.steps_done = step;
     if (step == cfg.steps)

@@ -20,6 +20,7 @@
 // functions of the step, so the resumed run makes the uninterrupted run's updates bit for bit
 // (with the same thread count).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -65,12 +66,16 @@ struct RlOptions {
     bool resume = false;   // continue cfg.out from its newest checkpoint
     int64_t stop_at = 0;   // > 0: stop (with a checkpoint) after this many steps
     bool progress = true;  // a line per step on stderr
+    // Set (to the signal's number) by a SIGINT/SIGTERM handler: the run ends after the current
+    // step with a checkpoint, and RlResult::interrupted is set.
+    const std::atomic<int>* interrupt = nullptr;
 };
 
 struct RlResult {
     int64_t steps_done = 0;
     double last_reward = 0;
     double first_heldout = -1, last_heldout = -1;  // -1: not measured
+    bool interrupted = false;
 };
 
 RlResult run_rl(const RlConfig& cfg, const RlOptions& opt = {});

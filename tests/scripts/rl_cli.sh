@@ -75,6 +75,25 @@ wait $pid 2>/dev/null || true
 "$CLI" rl --resume K --quiet > /dev/null
 cmp F/final/model.safetensors K/final/model.safetensors || fail "resumed after SIGKILL differs"
 
+# SIGTERM: a checkpoint at the step reached, exit 143, no temporary folders; resumed, the same
+# updates as the uninterrupted run.
+"$CLI" rl "${LONG[@]}" --out T > /dev/null 2>T.err &
+pid=$!
+for _ in $(seq 1 500); do
+    [[ -f T/rl_metrics.jsonl && $(wc -l < T/rl_metrics.jsonl) -ge 4 ]] && break
+    sleep 0.01
+done
+kill -TERM $pid
+rc=0
+wait $pid || rc=$?
+[ "$rc" -eq 143 ] || { cat T.err; fail "rl after SIGTERM: exit $rc, expected 143"; }
+steps=$(wc -l < T/rl_metrics.jsonl)
+[ "$steps" -lt 12 ] || fail "rl was not interrupted"
+test -d "T/ckpt/$(printf 'step_%06d' "$steps")" || { ls T/ckpt; fail "no rl checkpoint at $steps"; }
+[ -z "$(find T -name '*.tmp*')" ] || fail "temporary folders left: $(find T -name '*.tmp*')"
+"$CLI" rl --resume T --quiet > /dev/null
+cmp F/final/model.safetensors T/final/model.safetensors || fail "resumed after SIGTERM differs"
+
 # DPO: pairs of a right and a wrong sample (a random model has few); it runs and checkpoints.
 "$CLI" rl --init init --out D --algo dpo --beta 0.1 --steps 2 --prompts 2 --group 3 --max-tokens 8 \
     --threads 2 --quiet > /dev/null
