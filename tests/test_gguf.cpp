@@ -16,6 +16,7 @@
 #include "core/file_io.h"
 #include "infer/export.h"
 #include "infer/gguf.h"
+#include "infer/gguf_checksum.h"
 #include "infer/packed_model.h"
 #include "kernels/cpu/dense_rows.h"
 #include "kernels/cpu/fp16.h"
@@ -738,3 +739,11 @@ TEST(GgufCorrupt, RandomFlipsNeverCrash) {
 }
 
 }  // namespace
+
+// zlib's CRC-32 is the standard one (the check value of "123456789").
+TEST(GgufChecksum, StandardCrc32) {
+    const std::string s = "123456789";
+    EXPECT_EQ(np::gguf::crc32_of({reinterpret_cast<const uint8_t*>(s.data()), s.size()}),
+              0xCBF43926u);
+    EXPECT_EQ(np::gguf::crc32_of({}), 0u);
+}

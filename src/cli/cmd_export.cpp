@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "infer/export.h"
 #include "infer/gguf.h"
+#include "infer/gguf_checksum.h"
 #include "model/checkpoint.h"
 #include "model/params.h"
 
@@ -74,7 +75,7 @@ void run_export(const ExportCmd& o) {
 struct InfoCmd {
     std::string model, preset;
     int64_t ctx = 0;
-    bool as_json = false;
+    bool as_json = false, check = false;
 };
 
 void run_info(const InfoCmd& o) {
@@ -119,6 +120,11 @@ void run_info(const InfoCmd& o) {
         j["sizes"] = {{"ternary", z.ternary}, {"embed", z.embed},   {"other", z.other},
                       {"padding", z.padding}, {"header", z.header}, {"metadata", z.metadata},
                       {"touch_checksum", sum}};
+        if (o.check) {
+            const gguf::ChecksumCheck c = gguf::check_tensor_checksums(f, o.model);
+            j["checksums"] = {
+                {"present", c.present}, {"checked", c.checked}, {"mismatched", c.mismatched}};
+        }
     }
     const ParamCounts n = count_params(cfg);
     const infer::InferenceMemory m = infer::inference_memory(cfg);
@@ -153,8 +159,17 @@ void run_info(const InfoCmd& o) {
         j["gguf_estimate_bytes"] = est;
     }
     j["config"] = cfg.to_json();
+    // --check: a corrupted file is reported (by tensor) and ends with a non-zero status.
+    const auto check_result = [&] {
+        if (!j.contains("checksums") || j["checksums"]["mismatched"].empty()) return;
+        std::string names;
+        for (const auto& n : j["checksums"]["mismatched"])
+            names += (names.empty() ? "" : ", ") + n.get<std::string>();
+        fail("info: " + o.model + ": tensor data does not match its checksum: " + names);
+    };
     if (o.as_json) {
         std::printf("%s\n", j.dump().c_str());
+        check_result();
         return;
     }
 
@@ -166,6 +181,15 @@ void run_info(const InfoCmd& o) {
         std::printf("format: GGUF v3, weights %s, embeddings %s, %lld tensors\n",
                     j["weights"].get<std::string>().c_str(), j["embed"].get<std::string>().c_str(),
                     (long long)j["tensors"].get<int64_t>());
+    if (j.contains("checksums")) {
+        const auto& c = j["checksums"];
+        if (!c["present"].get<bool>())
+            std::printf("tensor checksums: none in this file (exported before they existed)\n");
+        else
+            std::printf("tensor checksums: %zu of %zu match\n",
+                        c["checked"].get<size_t>() - c["mismatched"].size(),
+                        c["checked"].get<size_t>());
+    }
     std::printf("parameters: %lld total, %lld ternary (%s), %lld full precision\n",
                 (long long)n.total, (long long)n.ternary,
                 pct(double(n.ternary), double(n.total)).c_str(), (long long)n.full_precision);
@@ -197,6 +221,7 @@ void run_info(const InfoCmd& o) {
             std::printf(" %s %s", k.c_str(), bytes_str(v.get<double>()).c_str());
         std::printf("\n");
     }
+    check_result();
 }
 
 }  // namespace
@@ -232,6 +257,10 @@ void register_export_commands(CLI::App& app) {
                       "Context length for the memory total (default: max_seq_len)")
             ->check(CLI::NonNegativeNumber);
         c->add_flag("--json", o->as_json, "Print one JSON object");
+        c->add_flag(
+            "--check", o->check,
+            ".gguf: recompute every tensor's CRC-32 and name the tensors whose data changed "
+            "(exit 1)");
         c->callback([o] { run_info(*o); });
     }
 }

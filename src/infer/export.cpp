@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "infer/gguf_checksum.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/q8_0.h"
 #include "kernels/cpu/ternary_pack.h"
@@ -139,6 +140,13 @@ void export_gguf(const std::string& ckpt_dir, const std::string& out_path, const
     add_model_metadata(w, cfg, name, read_file(cfg_path), o);
     add_tokenizer_metadata(w, tok, cfg.vocab_size, tok_path);
 
+    // Each tensor's CRC-32, in the order they are added (the file's order).
+    std::vector<int32_t> crcs;
+    auto add = [&](const std::string& n, GgmlType t, std::vector<int64_t> ne,
+                   std::vector<uint8_t> data) {
+        crcs.push_back(int32_t(gguf::crc32_of(data)));
+        w.add_tensor(n, t, std::move(ne), std::move(data));
+    };
     const kern::TernaryFormat tf =
         o.weights == "tq1" ? kern::TernaryFormat::TQ1_0 : kern::TernaryFormat::TQ2_0;
     for (const ParamSpec& s : model.layout.specs) {
@@ -148,22 +156,23 @@ void export_gguf(const std::string& ckpt_dir, const std::string& out_path, const
             std::vector<int8_t> wq(size_t(s.numel));
             const float gamma = kern::ternarize_weights(wq.data(), W, s.numel);
             kern::PackedTernary p = kern::pack_ternary(tf, wq.data(), rows, cols, gamma);
-            w.add_tensor(s.name, gguf_type(s, o), gguf_ne(s), std::move(p.data));
-            w.add_tensor(s.name + ".scale", GgmlType::F32, {1}, bytes_of(&gamma, 1));
+            add(s.name, gguf_type(s, o), gguf_ne(s), std::move(p.data));
+            add(s.name + ".scale", GgmlType::F32, {1}, bytes_of(&gamma, 1));
         } else if (is_embedding(s) && o.embed == "f16") {
             std::vector<uint16_t> h(size_t(s.numel));
             for (size_t i = 0; i < h.size(); i++) h[i] = kern::fp32_to_fp16(W[i]);
-            w.add_tensor(s.name, GgmlType::F16, gguf_ne(s), bytes_of(h.data(), h.size()));
+            add(s.name, GgmlType::F16, gguf_ne(s), bytes_of(h.data(), h.size()));
         } else if (is_embedding(s)) {
             std::vector<kern::BlockQ8_0> q(size_t(s.numel) / kern::kQ8Block);
             for (int64_t r = 0; r < s.shape[0]; r++)
                 kern::quantize_row_q8_0(q.data() + r * (s.shape[1] / kern::kQ8Block),
                                         W + r * s.shape[1], s.shape[1]);
-            w.add_tensor(s.name, GgmlType::Q8_0, gguf_ne(s), bytes_of(q.data(), q.size()));
+            add(s.name, GgmlType::Q8_0, gguf_ne(s), bytes_of(q.data(), q.size()));
         } else {
-            w.add_tensor(s.name, GgmlType::F32, gguf_ne(s), bytes_of(W, size_t(s.numel)));
+            add(s.name, GgmlType::F32, gguf_ne(s), bytes_of(W, size_t(s.numel)));
         }
     }
+    w.set_i32s(gguf::kTensorChecksumKey, crcs);
     w.write(out_path);
 }
 
@@ -200,6 +209,7 @@ GgufSizes estimate_gguf_sizes(const ModelConfig& cfg, const ExportOptions& o) {
     }
     gguf::Writer w;
     add_model_metadata(w, cfg, "nanoprime", cfg.to_json().dump(2) + "\n", o);
+    w.set_i32s(gguf::kTensorChecksumKey, std::vector<int32_t>(z.tensors));
     z.metadata = w.metadata_bytes() + kTokenizerBytesPerToken * size_t(cfg.vocab_size);
     z.total = z.total_with_metadata(z.metadata);
     return z;

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "infer/gguf.h"
+#include "infer/gguf_checksum.h"
 #include "infer/packed_decoder.h"
 #include "infer/reference_decoder.h"
 #include "model/checkpoint.h"
@@ -26,6 +27,7 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opt) {
     if (!fs::exists(path)) fail("model: " + path + " does not exist");
     if (!fs::is_directory(path)) {
         auto pm = PackedModel::from_gguf(path);
+        if (opt.check_tensors) gguf::require_intact_tensors(*pm->file(), path);
         Tokenizer tok = opt.tokenizer_path.empty() ? pm->file()->tokenizer()
                                                    : Tokenizer::load(opt.tokenizer_path);
         check_vocab(tok, pm->config(), opt.tokenizer_path.empty() ? path : opt.tokenizer_path);

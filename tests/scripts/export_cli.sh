@@ -161,6 +161,21 @@ t, ne, off = tensors['layers.0.ffn.gate.weight']
 assert gamma > 0 and abs(d - gamma) <= gamma * 2 ** -10, (d, gamma)
 for name, (t, ne, off) in tensors.items():
     assert off % 32 == 0, name
+# Each tensor's CRC-32 (zlib's), in file order, as int32 bit patterns.
+import zlib
+block = {0: (1, 4), 1: (1, 2), 8: (32, 34), 34: (256, 54), 35: (256, 66)}
+crcs = []
+for name, (t, ne, off) in tensors.items():
+    n = 1
+    for x in ne: n *= x
+    elems, size = block[t]
+    crcs.append(zlib.crc32(buf[data + off:data + off + n // elems * size]))
+assert [c & 0xffffffff for c in kv['nanoprime.tensor_crc32']] == crcs
+# A flipped low mantissa bit in an F32 tensor stays a valid, finite value: only the checksum sees it.
+t, ne, off = tensors['layers.0.mamba.conv1d.weight']
+bad = bytearray(buf)
+bad[data + off + 8] ^= 1
+open('flipped.gguf', 'wb').write(bytes(bad))
 _, kv1, tensors1, _ = parse('tq1.gguf')
 assert tensors1['embed.weight'][:2] == (8, [256, 4096]) and tensors1['layers.0.ffn.up.weight'][0] == 34
 # The chat template renders DESIGN §3's ChatML with thinking (as Hugging Face runs templates).
@@ -190,6 +205,13 @@ if ImmutableSandboxedEnvironment is not None:
         '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n'
 print('export_cli python checks passed')
 PY
+
+# Integrity: info --check counts the checksums; a flipped byte is named by tensor, by info --check
+# and by every command that loads the model.
+"$CLI" info tq2.gguf --check | grep -Eq "^tensor checksums: ([0-9]+) of \1 match$" || fail "info --check"
+"$CLI" info flipped.gguf >/dev/null || fail "info without --check reads the file"
+expect_error "layers.0.mamba.conv1d.weight" info flipped.gguf --check
+expect_error "layers.0.mamba.conv1d.weight" generate -m flipped.gguf -p hi -n 2
 
 # Truncated file: non-zero exit and the message names the file.
 head -c $(( $(stat -c %s tq2.gguf) / 2 )) tq2.gguf > cut.gguf
