@@ -15,6 +15,7 @@
 #include "data/mixture.h"
 #include "data/prepare.h"
 #include "data/shard.h"
+#include "tokenizer/role_specials.h"
 #include "tokenizer/tokenizer.h"
 
 namespace np::cli {
@@ -23,23 +24,25 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The real BPE tokenizer behind the data pipeline's encoder interface.
+// The real BPE tokenizer behind the data pipeline's encoder interface, with NanoPrime's special
+// tokens added where the file lacks them (a Hugging Face tokenizer keeps its ids).
 struct TokenizerEncoder final : data::TextEncoder {
     Tokenizer tok;
-    bool chat = false;
-    explicit TokenizerEncoder(const std::string& path) : tok(Tokenizer::load(path)) {
-        if (tok.special_id("<|endoftext|>") != std::optional<int32_t>(data::kEndOfText))
-            fail(path +
-                 ": the tokenizer has no <|endoftext|> at id 0, which documents need as separator");
-        chat = true;
-        for (int32_t i = 0; i < data::kNumSpecial; ++i)
-            if (i != data::kPad)
-                chat &= tok.special_id(Tokenizer::kSpecialTokens[size_t(i)]) ==
-                        std::optional<int32_t>(i);
+    SpecialIds ids;
+    explicit TokenizerEncoder(const std::string& path) {
+        std::string added;
+        tok = with_nanoprime_specials(Tokenizer::load(path), &added);
+        require_nanoprime_specials(tok, path);
+        ids = special_ids_of(tok);
+        if (!added.empty())
+            std::fprintf(stderr,
+                         "note: %s lacks NanoPrime's special tokens %s: added after its last id "
+                         "(the shards' tokenizer.json has them)\n",
+                         path.c_str(), added.c_str());
     }
     std::vector<int32_t> encode(std::string_view text) const override { return tok.encode(text); }
     int32_t vocab_size() const override { return tok.vocab_size(); }
-    bool has_chat_specials() const override { return chat; }
+    SpecialIds specials() const override { return ids; }
 };
 
 // "bytes" selects the byte-level encoder (no tokenizer file needed); anything else is loaded.
@@ -100,19 +103,13 @@ void register_prepare(CLI::App& data) {
     cmd->add_flag("--quiet", *quiet, "No progress bar");
     cmd->callback([opt, tok, quiet] {
         auto enc = make_encoder(*tok);
+        const auto* bpe = dynamic_cast<const TokenizerEncoder*>(enc.get());
         opt->tokenizer_name = *tok;
         opt->progress = !*quiet;
         data::PrepareSummary s = data::prepare_data(*opt, *enc);
-        // The shards travel with their tokenizer, so a run trained on them can save it beside
-        // every checkpoint (train looks beside the data).
-        if (*tok != "bytes") {
-            const fs::path src =
-                fs::is_directory(*tok) ? fs::path(*tok) / "tokenizer.json" : fs::path(*tok);
-            const fs::path dst = fs::path(opt->out_dir) / "tokenizer.json";
-            std::error_code ec;
-            if (!fs::equivalent(src, dst, ec))
-                write_file_atomic(dst.string(), read_file(src.string()));
-        }
+        // The shards travel with their tokenizer (the special tokens added, if any were), so a
+        // run trained on them saves it beside every checkpoint (train looks beside the data).
+        if (bpe) bpe->tok.save((fs::path(opt->out_dir) / "tokenizer.json").string());
         uint64_t total = s.tokens[0] + s.tokens[1];
         std::printf("documents: %llu train, %llu val (%llu chat)\n",
                     (unsigned long long)s.documents[0], (unsigned long long)s.documents[1],

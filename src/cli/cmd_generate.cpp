@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "infer/generate.h"
 #include "infer/model_loader.h"
+#include "tokenizer/role_specials.h"
 
 namespace np::cli {
 
@@ -115,13 +116,7 @@ infer::GenerateOptions generate_options(const CommonArgs& a, const infer::Loaded
 infer::LoadedModel open_model(const CommonArgs& a) {
     apply_threads(a.threads);
     auto m = infer::load_model(a.model, {a.reference, a.tokenizer});
-    for (int32_t i : {Tokenizer::kEndOfText, Tokenizer::kImStart, Tokenizer::kImEnd,
-                      Tokenizer::kThink, Tokenizer::kThinkEnd})
-        if (m.tokenizer.special_id(Tokenizer::kSpecialTokens[size_t(i)]) !=
-            std::optional<int32_t>(i))
-            fail("--model: the tokenizer of " + a.model + " has no " +
-                 std::string(Tokenizer::kSpecialTokens[size_t(i)]) + " at id " + std::to_string(i) +
-                 " (a NanoPrime tokenizer is needed)");
+    require_nanoprime_specials(m.tokenizer, "--model " + a.model);
     return m;
 }
 
@@ -167,7 +162,7 @@ void run_generate(const GenerateArgs& a) {
     if (a.chat) {
         prompt = infer::build_prompt(m.tokenizer, text, opt.mode);
     } else {
-        prompt.push_back(Tokenizer::kEndOfText);
+        prompt.push_back(special_ids_of(m.tokenizer).end_of_text);
         m.tokenizer.encode_into(text, false, prompt);
     }
     Printer print;

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "tokenizer/bpe_train.h"
+#include "tokenizer/role_specials.h"
 #include "tokenizer/tokenizer.h"
 
 namespace np::cli {
@@ -29,6 +30,7 @@ struct TrainArgs {
 
 struct ConvertArgs {
     std::string in, out, gpt2_dir;
+    bool add_specials = false;
 };
 
 struct TokenizeArgs {
@@ -165,10 +167,19 @@ void register_tokenizer_commands(CLI::App& app) {
     convert->add_option("--out", cargs->out, "Output tokenizer.json");
     convert->add_option("--gpt2-out", cargs->gpt2_dir,
                         "Output directory for vocab.json + merges.txt (added tokens are not kept)");
+    convert->add_flag("--add-specials", cargs->add_specials,
+                      "Add NanoPrime's special tokens the input lacks after its last id, keeping "
+                      "every id (what data prepare and the model commands do when they load it)");
     convert->callback([cargs] {
         if (cargs->out.empty() && cargs->gpt2_dir.empty())
             fail("tokenizer convert: give --out and/or --gpt2-out");
-        const Tokenizer t = Tokenizer::load(cargs->in);
+        std::string added;
+        const Tokenizer t = cargs->add_specials
+                                ? with_nanoprime_specials(Tokenizer::load(cargs->in), &added)
+                                : Tokenizer::load(cargs->in);
+        if (cargs->add_specials)
+            std::fprintf(stderr, "special tokens added: %s\n",
+                         added.empty() ? "none (all present)" : added.c_str());
         if (!cargs->out.empty()) t.save(cargs->out);
         if (!cargs->gpt2_dir.empty()) {
             std::filesystem::create_directories(cargs->gpt2_dir);

@@ -105,36 +105,37 @@ std::string render_chat_text(const std::vector<Message>& messages) {
 
 TokenizedDoc tokenize_document(const Document& doc, const TextEncoder& enc) {
     Builder b{enc, {}, {}, 0};
+    const SpecialIds sp = enc.specials();
     if (!doc.is_chat) {
-        b.special(kEndOfText, 1);
+        b.special(sp.end_of_text, 1);
         b.text(doc.text, 1);
         b.flush();
         return std::move(b.out);
     }
     if (!enc.has_chat_specials())
         fail(
-            "the tokenizer lacks <|im_start|> <|im_end|> <think> </think> at ids 2..5, which chat "
-            "data needs");
-    b.special(kEndOfText, 0);
+            "the tokenizer lacks one of <|im_start|> <|im_end|> <think> </think>, which chat data "
+            "needs");
+    b.special(sp.end_of_text, 0);
     for (const Message& m : doc.messages) {
         check_role(m.role);
-        b.special(kImStart, 0);
+        b.special(sp.im_start, 0);
         b.text(m.role, 0);
         b.text("\n", 0);
         if (m.role == "assistant") {
             std::string reasoning, answer;
             split_thinking(m.content, reasoning, answer);
-            b.special(kThink, 1);
+            b.special(sp.think, 1);
             b.text("\n", 1);
             b.text(reasoning, 1);
             b.text("\n", 1);
-            b.special(kThinkEnd, 1);
+            b.special(sp.think_end, 1);
             b.text("\n\n", 1);
             b.text(answer, 1);
-            b.special(kImEnd, 1);
+            b.special(sp.im_end, 1);
         } else {
             b.text(m.content, 0);
-            b.special(kImEnd, 0);
+            b.special(sp.im_end, 0);
         }
         b.text("\n", 0);
     }

@@ -7,9 +7,12 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/specials.h"
+
 namespace np::data {
 
-// Fixed special-token ids (DESIGN §3).
+// NanoPrime's own special-token ids (DESIGN §3): the byte-level encoder's, and those of every
+// tokenizer NanoPrime trains. Other tokenizers report theirs through TextEncoder::specials().
 inline constexpr int32_t kEndOfText = 0;
 inline constexpr int32_t kPad = 1;
 inline constexpr int32_t kImStart = 2;
@@ -23,8 +26,10 @@ struct TextEncoder {
     // Plain text to ids; never yields a special id. Must be safe to call from several threads.
     virtual std::vector<int32_t> encode(std::string_view text) const = 0;
     virtual int32_t vocab_size() const = 0;
-    // Whether ids 2..5 are <|im_start|>, <|im_end|>, <think>, </think> (chat rendering needs them).
-    virtual bool has_chat_specials() const { return true; }
+    // The ids of the special tokens' roles (-1: absent); NanoPrime's 0..5 unless overridden.
+    virtual SpecialIds specials() const { return {}; }
+    // Whether chat rendering can run: <|im_start|>, <|im_end|>, <think>, </think> all present.
+    bool has_chat_specials() const { return specials().has_chat(); }
 };
 
 // Byte-level encoder: byte b -> id kNumSpecial + b. One token per byte makes token positions equal

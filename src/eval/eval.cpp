@@ -10,15 +10,12 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/gym.h"
+#include "tokenizer/role_specials.h"
 
 namespace np::eval {
 
 void check_tokenizer(const Tokenizer& tok, int32_t model_vocab, const std::string& origin) {
-    for (int32_t i = 0; i < int32_t(Tokenizer::kSpecialTokens.size()); ++i)
-        if (tok.special_id(Tokenizer::kSpecialTokens[size_t(i)]) != std::optional<int32_t>(i))
-            fail(origin + ": expected special token " +
-                 std::string(Tokenizer::kSpecialTokens[size_t(i)]) + " at id " + std::to_string(i) +
-                 " (a NanoPrime tokenizer)");
+    require_nanoprime_specials(tok, origin);
     if (tok.vocab_size() > model_vocab)
         fail(origin + ": tokenizer has " + std::to_string(tok.vocab_size()) +
              " tokens but the model's vocab_size is " + std::to_string(model_vocab));

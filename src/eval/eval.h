@@ -22,7 +22,8 @@ using infer::think_mode_name;
 using infer::think_prefill;
 using infer::ThinkMode;
 
-// Throws np::Error unless the tokenizer has the NanoPrime specials at ids 0..5 and fits the model.
+// Throws np::Error unless the tokenizer has every NanoPrime special role (<|endoftext|> at id 0)
+// and fits the model.
 void check_tokenizer(const Tokenizer& tok, int32_t model_vocab, const std::string& origin);
 
 struct RecordResult {

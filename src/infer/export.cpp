@@ -11,6 +11,7 @@
 #include "kernels/cpu/ternary_pack.h"
 #include "model/checkpoint.h"
 #include "model/params.h"
+#include "tokenizer/role_specials.h"
 
 namespace np::infer {
 
@@ -64,14 +65,8 @@ void add_model_metadata(gguf::Writer& w, const ModelConfig& cfg, const std::stri
 
 void add_tokenizer_metadata(gguf::Writer& w, const Tokenizer& tok, int32_t vocab_size,
                             const std::string& where) {
-    auto need = [&](std::string_view special) {
-        const auto id = tok.special_id(special);
-        if (!id)
-            fail(where + ": the tokenizer has no special token " + std::string(special) +
-                 " (NanoPrime tokenizers have <|endoftext|> <|pad|> <|im_start|> <|im_end|> "
-                 "<think> </think> at ids 0..5)");
-        return uint32_t(*id);
-    };
+    require_nanoprime_specials(tok, where);
+    const SpecialIds sp = special_ids_of(tok);
     if (tok.vocab_size() > vocab_size)
         fail(where + ": the tokenizer has " + std::to_string(tok.vocab_size()) +
              " tokens, more than the model's vocab_size " + std::to_string(vocab_size));
@@ -86,9 +81,9 @@ void add_tokenizer_metadata(gguf::Writer& w, const Tokenizer& tok, int32_t vocab
     w.set_strings("tokenizer.ggml.tokens", tokens);
     w.set_i32s("tokenizer.ggml.token_type", types);
     w.set_strings("tokenizer.ggml.merges", gguf::hf_merges(hf, where));
-    w.set_u32("tokenizer.ggml.bos_token_id", need("<|endoftext|>"));
-    w.set_u32("tokenizer.ggml.eos_token_id", need("<|im_end|>"));
-    w.set_u32("tokenizer.ggml.padding_token_id", need("<|pad|>"));
+    w.set_u32("tokenizer.ggml.bos_token_id", uint32_t(sp.end_of_text));
+    w.set_u32("tokenizer.ggml.eos_token_id", uint32_t(sp.im_end));
+    w.set_u32("tokenizer.ggml.padding_token_id", uint32_t(sp.pad));
     w.set_bool("tokenizer.ggml.add_bos_token", true);
     w.set_string("tokenizer.huggingface.json", hf);
 }
@@ -129,7 +124,8 @@ void export_gguf(const std::string& ckpt_dir, const std::string& out_path, const
              " does not exist; copy tokenizer.json into the checkpoint directory or pass "
              "--tokenizer PATH");
     check_export_options(o, ModelConfig::load(cfg_path));
-    const Tokenizer tok = Tokenizer::load(tok_path);
+    const Tokenizer tok = load_model_tokenizer(tok_path);
+    require_nanoprime_specials(tok, tok_path);
     const Model<float> model = load_checkpoint(ckpt_dir);
     const ModelConfig& cfg = model.cfg;
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "tokenizer/role_specials.h"
 
 namespace np::infer {
 
@@ -50,13 +51,7 @@ struct TokenizerEncoder final : data::TextEncoder {
     explicit TokenizerEncoder(const Tokenizer& t) : tok(t) {}
     std::vector<int32_t> encode(std::string_view text) const override { return tok.encode(text); }
     int32_t vocab_size() const override { return tok.vocab_size(); }
-    bool has_chat_specials() const override {
-        for (int32_t i :
-             {Tokenizer::kImStart, Tokenizer::kImEnd, Tokenizer::kThink, Tokenizer::kThinkEnd})
-            if (tok.special_id(Tokenizer::kSpecialTokens[size_t(i)]) != std::optional<int32_t>(i))
-                return false;
-        return true;
-    }
+    SpecialIds specials() const override { return special_ids_of(tok); }
 };
 
 // The tokens of `s` when more text follows it inside the same run, as in training: GPT-2
@@ -99,16 +94,17 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 std::vector<int32_t> think_prefill(const Tokenizer& tok, ThinkMode mode) {
+    const SpecialIds sp = special_ids_of(tok);
     std::vector<int32_t> ids;
     switch (mode) {
         case ThinkMode::On:
-            ids.push_back(Tokenizer::kThink);
+            ids.push_back(sp.think);
             for (int32_t t : encode_before_text(tok, "\n")) ids.push_back(t);
             break;
         case ThinkMode::Off:
-            ids.push_back(Tokenizer::kThink);
+            ids.push_back(sp.think);
             tok.encode_into("\n\n", false, ids);
-            ids.push_back(Tokenizer::kThinkEnd);
+            ids.push_back(sp.think_end);
             for (int32_t t : encode_before_text(tok, "\n\n")) ids.push_back(t);
             break;
         case ThinkMode::Auto:
@@ -131,7 +127,7 @@ std::vector<int32_t> render_chat(const Tokenizer& tok, const std::vector<ChatMes
         doc.messages.push_back({m.role, answer});
     }
     auto ids = data::tokenize_document(doc, TokenizerEncoder(tok)).ids;
-    ids.push_back(Tokenizer::kImStart);
+    ids.push_back(special_ids_of(tok).im_start);
     tok.encode_into("assistant\n", false, ids);
     auto pre = think_prefill(tok, mode);
     ids.insert(ids.end(), pre.begin(), pre.end());
@@ -215,6 +211,9 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
                     const GenerateOptions& opt, const StreamCallback& on_piece,
                     size_t already_fed) {
     validate(opt);
+    const SpecialIds sp = special_ids_of(tok);
+    if (!sp.has_chat() || sp.end_of_text < 0)
+        fail("generate: the tokenizer lacks NanoPrime's special tokens (see tokenizer convert)");
     if (prompt.size() <= already_fed)
         fail("generate: the prompt has " + std::to_string(prompt.size()) +
              " tokens, nothing beyond the " + std::to_string(already_fed) +
@@ -250,9 +249,9 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
     bool in_think = false;
     // Whether a token's bytes belong to the think block (its tags included); tracks the block.
     auto thinking_piece = [&](int32_t t) {
-        const bool th = in_think || t == Tokenizer::kThink || t == Tokenizer::kThinkEnd;
-        if (t == Tokenizer::kThink) in_think = true;
-        if (t == Tokenizer::kThinkEnd) in_think = false;
+        const bool th = in_think || t == sp.think || t == sp.think_end;
+        if (t == sp.think) in_think = true;
+        if (t == sp.think_end) in_think = false;
         return th;
     };
     // Off's empty block is part of the prompt, not of the reply: it is not shown.
@@ -274,7 +273,7 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
             const bool newline = !g.tokens.empty() && !tok.id_to_bytes(g.tokens.back()).empty() &&
                                  tok.id_to_bytes(g.tokens.back()).back() == '\n';
             if (!newline) forced = encode_before_text(tok, "\n");
-            forced.push_back(Tokenizer::kThinkEnd);
+            forced.push_back(sp.think_end);
             for (int32_t t : encode_before_text(tok, "\n\n")) forced.push_back(t);
             forced_pos = 0;
             next = forced[forced_pos++];
@@ -283,15 +282,15 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
         } else {
             // Off means no thinking: a model trained to think on hard problems would otherwise
             // open a second block after the prefilled empty one.
-            if (opt.mode == ThinkMode::Off) logits[Tokenizer::kThink] = -INFINITY;
+            if (opt.mode == ThinkMode::Off) logits[size_t(sp.think)] = -INFINITY;
             // On means thinking happens: until the block holds more than whitespace it can be
             // neither closed nor the turn ended (a model used to answering directly would close
             // the prefilled block at once).
             if (opt.mode == ThinkMode::On && in_think && !thought)
-                for (int32_t t : {Tokenizer::kThinkEnd, Tokenizer::kImEnd, Tokenizer::kEndOfText})
+                for (int32_t t : {sp.think_end, sp.im_end, sp.end_of_text})
                     logits[size_t(t)] = -INFINITY;
             next = sampler.sample(choices);
-            if (next == Tokenizer::kThinkEnd && in_think && g.thinking_tokens < opt.think_min) {
+            if (next == sp.think_end && in_think && g.thinking_tokens < opt.think_min) {
                 forced = encode_before_text(tok, opt.wait_text);
                 forced_pos = 0;
                 next = forced[forced_pos++];
@@ -301,11 +300,11 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
         }
         g.tokens.push_back(next);
         sampler.accept(next);
-        if (next == Tokenizer::kImEnd || next == Tokenizer::kEndOfText) {
+        if (sp.is_end(next)) {
             g.stop_reason = StopReason::EndOfTurn;
             break;
         }
-        if (in_think && !was_forced && next != Tokenizer::kThinkEnd) {
+        if (in_think && !was_forced && next != sp.think_end) {
             g.thinking_tokens++;
             const std::string& bytes = tok.id_to_bytes(next);
             thought |= bytes.find_first_not_of(" \t\r\n") != std::string::npos;
@@ -367,7 +366,7 @@ Generation ChatSession::reply(std::string_view user, const GenerateOptions& opt,
             // an emptied block that would teach it to stop thinking. The new turn is the
             // renderer's tokens after <|endoftext|> (the "\n" between turns first).
             prompt = context_;
-            prompt.push_back(Tokenizer::kImEnd);
+            prompt.push_back(special_ids_of(tok_).im_end);
             tok_.encode_into("\n", false, prompt);
             const auto turn = render_chat(tok_, {history_.back()}, opt.mode);
             prompt.insert(prompt.end(), turn.begin() + 1, turn.end());
@@ -379,7 +378,7 @@ Generation ChatSession::reply(std::string_view user, const GenerateOptions& opt,
         last_reused_ = reuse;
         context_.assign(prompt.begin(), prompt.end());
         context_.insert(context_.end(), g.tokens.begin(), g.tokens.end() - 1);
-        turn_closed_ = g.tokens.back() == Tokenizer::kImEnd;
+        turn_closed_ = g.tokens.back() == special_ids_of(tok_).im_end;
         // Tag spellings left in the answer would read as a second think block when re-rendered.
         history_.push_back({"assistant", remove_all(remove_all(g.answer, "<think>"), "</think>")});
         return g;

@@ -19,6 +19,7 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/q8_0.h"
 #include "model/params.h"
+#include "tokenizer/role_specials.h"
 
 namespace np::gguf {
 
@@ -959,16 +960,18 @@ void GgufFile::validate_tokenizer() {
     if (get_strings("tokenizer.ggml.merges") !=
         hf_merges(hf, path_ + ": key tokenizer.huggingface.json"))
         error("key tokenizer.ggml.merges disagrees with tokenizer.huggingface.json");
-    auto check_id = [&](const char* key, std::string_view special) {
-        const auto want = tok_.special_id(special);
+    // The ids of the roles, whatever the tokens are called (a Hugging Face tokenizer's pad may
+    // be <|padding|>).
+    const SpecialIds sp = special_ids_of(tok_);
+    auto check_id = [&](const char* key, int32_t want, const char* role) {
         const uint64_t got = get_uint(key);
-        if (!want || got != uint64_t(*want))
+        if (want < 0 || got != uint64_t(want))
             error(std::string("key ") + key + " = " + std::to_string(got) +
-                  ", expected the id of " + std::string(special));
+                  ", expected the id of the tokenizer's " + role + " token");
     };
-    check_id("tokenizer.ggml.bos_token_id", "<|endoftext|>");
-    check_id("tokenizer.ggml.eos_token_id", "<|im_end|>");
-    check_id("tokenizer.ggml.padding_token_id", "<|pad|>");
+    check_id("tokenizer.ggml.bos_token_id", sp.end_of_text, "<|endoftext|>");
+    check_id("tokenizer.ggml.eos_token_id", sp.im_end, "<|im_end|>");
+    check_id("tokenizer.ggml.padding_token_id", sp.pad, "padding");
     get_string("tokenizer.chat_template");
 }
 

@@ -8,6 +8,7 @@
 #include "infer/packed_decoder.h"
 #include "infer/reference_decoder.h"
 #include "model/checkpoint.h"
+#include "tokenizer/role_specials.h"
 
 namespace np::infer {
 
@@ -29,7 +30,7 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opt) {
         auto pm = PackedModel::from_gguf(path);
         if (opt.check_tensors) gguf::require_intact_tensors(*pm->file(), path);
         Tokenizer tok = opt.tokenizer_path.empty() ? pm->file()->tokenizer()
-                                                   : Tokenizer::load(opt.tokenizer_path);
+                                                   : load_model_tokenizer(opt.tokenizer_path);
         check_vocab(tok, pm->config(), opt.tokenizer_path.empty() ? path : opt.tokenizer_path);
         return {std::make_unique<PackedDecoder>(std::move(pm)), std::move(tok), path};
     }
@@ -41,7 +42,7 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opt) {
                  " does not exist; pass --tokenizer PATH or copy tokenizer.json into the "
                  "checkpoint directory");
     }
-    Tokenizer tok = Tokenizer::load(tok_path);
+    Tokenizer tok = load_model_tokenizer(tok_path);
     auto model = load_checkpoint(path);
     check_vocab(tok, model.cfg, tok_path);
     if (opt.reference)

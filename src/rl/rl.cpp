@@ -20,6 +20,7 @@
 #include "infer/packed_model.h"
 #include "model/checkpoint.h"
 #include "rl/objective.h"
+#include "tokenizer/role_specials.h"
 #include "tokenizer/tokenizer.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
@@ -313,7 +314,7 @@ RlResult run_rl(const RlConfig& cfg, const RlOptions& opt) {
              " or pick another --out");
     const std::string tok_path = (fs::path(cfg.init) / "tokenizer.json").string();
     if (!fs::exists(tok_path)) fail("rl: --init " + cfg.init + " has no tokenizer.json");
-    const Tokenizer tok = Tokenizer::load(tok_path);
+    const Tokenizer tok = load_model_tokenizer(tok_path);
     Model<float> ref = load_checkpoint(cfg.init);
     eval::check_tokenizer(tok, ref.cfg.vocab_size, tok_path);
     Model<float> policy = load_checkpoint(resume_dir.empty() ? cfg.init : resume_dir);

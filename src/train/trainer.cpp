@@ -24,6 +24,7 @@
 #include "infer/reference_decoder.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
+#include "tokenizer/role_specials.h"
 #include "tokenizer/tokenizer.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
@@ -265,7 +266,7 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
             fail(
                 "train config: sample_every needs a tokenizer.json in the init checkpoint or "
                 "beside the data");
-        sample_tok.emplace(Tokenizer::load(tokenizer));
+        sample_tok.emplace(load_model_tokenizer(tokenizer));
         eval::check_tokenizer(*sample_tok, m.cfg.vocab_size, tokenizer);
         sample_prompts = load_sample_prompts(cfg.sample_prompts);
     }
