@@ -2,12 +2,16 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "gradcheck.h"
 #include "model/checkpoint.h"
 #include "model/ffn.h"
 #include "model/model.h"
+#include "model/params.h"
 #include "tiny_model.h"
 
 using namespace np;
@@ -223,4 +227,100 @@ TEST(Config, ClearErrors) {
     EXPECT_NE(config_error(j).find("layer_pattern"), std::string::npos);
     EXPECT_NE(config_error(j).find("cfg.json"), std::string::npos);
     EXPECT_EQ(config_error(good), "");
+}
+
+// Sizes in a config are file data. Derived sizes used to be computed in int and wrap: d_model 2^30
+// made expand*d_model negative, and the config was accepted (a checkpoint initialised from it,
+// exit 0); n_heads*(qk_nope_dim + qk_rope_dim) overflowed the same way. Counts had no limit:
+// n_layers 2^30 built a parameter table of 2^30 layers.
+TEST(Config, SizesAreCheckedAgainstLimits) {
+    const nlohmann::json good = ModelConfig::preset("nano").to_json();
+    auto error_with = [&](const std::function<void(nlohmann::json&)>& edit) {
+        nlohmann::json j = good;
+        edit(j);
+        return config_error(j);
+    };
+    std::string m = error_with([](auto& j) { j["d_model"] = 1 << 30; });
+    EXPECT_NE(m.find("cfg.json: config: mamba: d_inner = expand*d_model = 2147483648 must be in"),
+              std::string::npos)
+        << m;
+    m = error_with([](auto& j) { j["n_layers"] = 1 << 30; });
+    EXPECT_NE(m.find("n_layers = 1073741824 must be in [1, 4096]"), std::string::npos) << m;
+    m = error_with([](auto& j) {
+        j["mla"]["n_heads"] = 1 << 30;
+        j["mla"]["qk_nope_dim"] = 1 << 30;
+    });
+    EXPECT_NE(m.find("mla: q_dim"), std::string::npos) << m;
+    m = error_with([](auto& j) { j["vocab_size"] = 1 << 30; });
+    EXPECT_NE(m.find("vocab_size = 1073741824 must be in [6, 2097152]"), std::string::npos) << m;
+    m = error_with([](auto& j) { j["d_model"] = 1 << 24; });  // every size fits, the total not
+    EXPECT_NE(m.find("parameters, more than the limit"), std::string::npos) << m;
+    m = error_with([](auto& j) { j["d_model"] = 2147483648ll; });
+    EXPECT_NE(m.find("\"d_model\" must be a positive integer up to 1073741824"), std::string::npos)
+        << m;
+    m = error_with([](auto& j) { j["norm_eps"] = 1e308 * 10; });
+    EXPECT_NE(m.find("norm_eps must be positive and finite"), std::string::npos) << m;
+
+    // Configs made in code are held to the same rules: a zero head_dim is an error, not SIGFPE.
+    ModelConfig c = ModelConfig::preset("nano");
+    c.mamba.head_dim = 0;
+    EXPECT_THROW(c.validate(), Error);
+    c = ModelConfig::preset("nano");
+    c.mla.n_heads = 1 << 20;
+    c.mla.v_dim = 1 << 12;
+    EXPECT_THROW(c.validate(), Error);
+
+    // A JSON number too large for a double is an np::Error naming the file.
+    namespace fs = std::filesystem;
+    const fs::path p = fs::temp_directory_path() / "np_test_cfg_1e999.json";
+    std::string text = good.dump();
+    text.replace(text.find("\"norm_eps\":") + 11, 0, "1e999,\"x\":");
+    write_file_atomic(p.string(), text);
+    try {
+        ModelConfig::load(p.string());
+        ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(p.string()), std::string::npos) << e.what();
+    }
+    fs::remove(p);
+}
+
+TEST(Config, ParameterCountMatchesTheLayout) {
+    std::vector<ModelConfig> configs;
+    for (const auto& name : ModelConfig::preset_names())
+        configs.push_back(ModelConfig::preset(name));
+    for (const char* pattern : {"M", "A", "MA", "AMM", "MMMA"})
+        for (bool tied : {true, false}) {
+            ModelConfig c = tiny_config(pattern, "swiglu", tied);
+            c.n_layers = 7;  // not a multiple of every pattern length
+            configs.push_back(c);
+        }
+    for (const ModelConfig& c : configs) {
+        SCOPED_TRACE(c.to_json().dump());
+        EXPECT_EQ(c.n_params(), int64_t(make_param_layout(c).total));
+    }
+}
+
+// A checkpoint's config.json used to be trusted with the allocation of the whole model before
+// model.safetensors was looked at: 2^33 parameters beside a 2 KB weights file.
+TEST(Checkpoint, ConfigSizeIsCheckedAgainstTheWeightsFile) {
+    namespace fs = std::filesystem;
+    Model<float> m(tiny_config("MA", "swiglu", true));
+    m.init_random(3);
+    const fs::path dir = fs::temp_directory_path() / "np_test_ckpt_huge_cfg";
+    fs::remove_all(dir);
+    save_checkpoint(dir.string(), m);
+    nlohmann::json cfg = m.cfg.to_json();
+    cfg["vocab_size"] = 1 << 21;
+    cfg["d_model"] = 1 << 12;  // 2^33 parameters in the embedding alone
+    write_file_atomic((dir / "config.json").string(), cfg.dump());
+    try {
+        load_checkpoint(dir.string());
+        ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("model.safetensors: "), std::string::npos) << msg;
+        EXPECT_NE(msg.find("bytes cannot hold the"), std::string::npos) << msg;
+    }
+    fs::remove_all(dir);
 }

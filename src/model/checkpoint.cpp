@@ -66,7 +66,17 @@ Model<float> load_checkpoint(const std::string& dir) {
     const std::string st_path = (fs::path(dir) / "model.safetensors").string();
     if (!fs::is_directory(dir))
         fail(dir + ": not a checkpoint directory (expected config.json + model.safetensors)");
-    Model<float> model(ModelConfig::load(cfg_path));
+    const ModelConfig cfg = ModelConfig::load(cfg_path);
+    // The model is allocated from config.json's sizes, so they are checked against the weights
+    // file first: it must hold every parameter in 2 bytes at least (F16, BF16). A config claiming
+    // a huge model is then an error here instead of an allocation of that size.
+    std::error_code ec;
+    const uintmax_t st_bytes = fs::file_size(st_path, ec);
+    if (ec) fail(st_path + ": cannot open safetensors file for reading (" + ec.message() + ")");
+    if (uintmax_t(cfg.n_params()) > st_bytes / 2)
+        fail(st_path + ": " + std::to_string(st_bytes) + " bytes cannot hold the " +
+             std::to_string(cfg.n_params()) + " parameters that " + cfg_path + " describes");
+    Model<float> model(cfg);
     std::vector<NamedTensor> tensors = load_safetensors(st_path);
     std::vector<bool> seen(model.layout.specs.size(), false);
     for (const NamedTensor& t : tensors) {

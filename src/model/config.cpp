@@ -1,7 +1,11 @@
 #include "model/config.h"
 
+#include <algorithm>
+#include <cmath>
+#include <optional>
 #include <set>
 
+#include "core/checked.h"
 #include "core/error.h"
 #include "core/file_io.h"
 
@@ -32,8 +36,9 @@ struct StrictObject {
         const json& v = field(key);
         if (!v.is_number_integer()) fail(where + ": field \"" + key + "\" must be an integer");
         long long x = v.get<long long>();
-        if (x <= 0 || x > (1ll << 30))
-            fail(where + ": field \"" + key + "\" must be a positive integer");
+        if (x <= 0 || x > kMaxDim)
+            fail(where + ": field \"" + key + "\" must be a positive integer up to " +
+                 std::to_string(kMaxDim) + ", got " + v.dump());
         return int(x);
     }
     double get_number(const std::string& key) {
@@ -57,35 +62,124 @@ void require(bool ok, const std::string& msg) {
     if (!ok) fail(msg);
 }
 
+// Every size of the model in 64-bit arithmetic with overflow checks: a config is data, and its
+// dimensions (each up to kMaxDim) multiply into sizes that wrap int and can wrap int64 too.
+struct Sizes {
+    int64_t d_inner = 0, mamba_heads = 0, conv_dim = 0, in_proj = 0;
+    int64_t q_dim = 0, kv_down = 0, kv_up = 0, o_dim = 0;
+    std::optional<int64_t> params;  // nullopt: more than int64 holds
+};
+
+Sizes sizes_of(const ModelConfig& c) {
+    Sizes s;
+    const MambaDims& m = c.mamba;
+    const MlaDims& a = c.mla;
+    // Only called once every field is in [1, kMaxDim] (validate() checks that first), so these
+    // sums and products of two fit int64.
+    s.d_inner = int64_t(m.expand) * c.d_model;
+    s.mamba_heads = s.d_inner / m.head_dim;
+    s.conv_dim = s.d_inner + 2 * int64_t(m.n_groups) * m.d_state;
+    s.in_proj = s.d_inner + s.conv_dim + s.mamba_heads;
+    s.q_dim = int64_t(a.n_heads) * (int64_t(a.qk_nope_dim) + a.qk_rope_dim);
+    s.kv_down = int64_t(a.kv_rank) + a.qk_rope_dim;
+    s.kv_up = int64_t(a.n_heads) * (int64_t(a.qk_nope_dim) + a.v_dim);
+    s.o_dim = int64_t(a.n_heads) * a.v_dim;
+
+    // The parameter count, tensor by tensor as make_param_layout lays them out.
+    const int64_t D = c.d_model, V = c.vocab_size, F = c.ffn.hidden;
+    std::optional<int64_t> total = 0;
+    auto add = [&](int64_t x, int64_t y = 1, int64_t z = 1) {
+        if (!total) return;
+        const auto xy = mul_checked(x, y);
+        const auto xyz = xy ? mul_checked(*xy, z) : std::nullopt;
+        total = xyz ? add_checked(*total, *xyz) : std::nullopt;
+    };
+    // Layer i is a Mamba layer when layer_pattern[i % length] is 'M'.
+    const int64_t L = std::max(c.n_layers, 0), P = int64_t(c.layer_pattern.size());
+    int64_t n_mamba = 0;
+    for (int64_t i = 0; i < P; i++)
+        if (c.layer_pattern[size_t(i)] == 'M') n_mamba += L / P + (i < L % P ? 1 : 0);
+    const int64_t n_mla = c.n_layers - n_mamba;
+    add(V, D);                                        // embed.weight
+    add(c.n_layers, 2 * D);                           // mixer_norm, ffn_norm
+    add(c.n_layers, 3 * F, D);                        // ffn gate, up, down
+    add(c.n_layers, F);                               // ffn down_norm
+    add(n_mamba, s.in_proj, D);                       // in_proj
+    add(n_mamba, s.conv_dim, int64_t(m.d_conv) + 1);  // conv1d weight and bias
+    add(n_mamba, 3 * s.mamba_heads);                  // dt_bias, A_log, D
+    add(n_mamba, s.d_inner, D + 1);                   // norm, out_proj
+    add(n_mla, s.q_dim + s.kv_down, D);               // q_proj, kv_down
+    add(n_mla, s.kv_up + 1, a.kv_rank);               // kv_up, kv_norm
+    add(n_mla, s.o_dim, D + 1);                       // o_proj, o_norm
+    add(D);                                           // final_norm
+    if (!c.tie_embeddings) add(V, D);                 // lm_head
+    s.params = total;
+    return s;
+}
+
 }  // namespace
 
 void ModelConfig::validate() const {
     const std::string w = "config";
     require(architecture == "nanoprime",
             w + ": architecture must be \"nanoprime\", got \"" + architecture + "\"");
-    require(vocab_size >= 6, w + ": vocab_size must be >= 6 (the special tokens)");
-    require(d_model > 0 && n_layers > 0 && max_seq_len > 0,
-            w + ": d_model, n_layers, max_seq_len must be positive");
+    // Sizes first: the int accessors (d_inner(), q_dim(), ...) that the checks below and all
+    // users of a config call are only safe once every size they combine is known to fit.
+    auto in_range = [&](const std::string& name, int64_t v, int64_t lo, int64_t hi) {
+        require(v >= lo && v <= hi, w + ": " + name + " = " + std::to_string(v) + " must be in [" +
+                                        std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    };
+    in_range("vocab_size", vocab_size, 6, kMaxVocabSize);  // 6: the special tokens
+    in_range("d_model", d_model, 1, kMaxDim);
+    in_range("n_layers", n_layers, 1, kMaxLayers);
+    in_range("max_seq_len", max_seq_len, 1, kMaxDim);
+    in_range("ffn.hidden", ffn.hidden, 1, kMaxDim);
+    in_range("mamba.expand", mamba.expand, 1, kMaxDim);
+    in_range("mamba.head_dim", mamba.head_dim, 1, kMaxDim);
+    in_range("mamba.d_state", mamba.d_state, 1, kMaxDim);
+    in_range("mamba.n_groups", mamba.n_groups, 1, kMaxDim);
+    in_range("mamba.d_conv", mamba.d_conv, 1, kMaxDim);
+    in_range("mla.n_heads", mla.n_heads, 1, kMaxDim);
+    in_range("mla.qk_nope_dim", mla.qk_nope_dim, 1, kMaxDim);
+    in_range("mla.qk_rope_dim", mla.qk_rope_dim, 1, kMaxDim);
+    in_range("mla.v_dim", mla.v_dim, 1, kMaxDim);
+    in_range("mla.kv_rank", mla.kv_rank, 1, kMaxDim);
+    require(mamba.d_model == d_model && mla.d_model == d_model,
+            w + ": internal: mixer d_model mismatch");
     require(!layer_pattern.empty(), w + ": layer_pattern must not be empty");
     for (char c : layer_pattern)
         require(c == 'M' || c == 'A',
                 w + ": layer_pattern may only hold 'M' (Mamba-2) and 'A' (MLA), got '" +
                     std::string(1, c) + "'");
-    require(norm_eps > 0, w + ": norm_eps must be positive");
+    const Sizes s = sizes_of(*this);
+    in_range("mamba: d_inner = expand*d_model", s.d_inner, 1, kMaxDim);
+    require(s.d_inner % mamba.head_dim == 0,
+            w + ": mamba: d_inner = expand*d_model = " + std::to_string(s.d_inner) +
+                " must be divisible by mamba.head_dim = " + std::to_string(mamba.head_dim));
+    require(s.mamba_heads % mamba.n_groups == 0,
+            w + ": mamba: number of heads " + std::to_string(s.mamba_heads) +
+                " must be divisible by mamba.n_groups = " + std::to_string(mamba.n_groups));
+    in_range("mamba: conv width d_inner + 2*n_groups*d_state", s.conv_dim, 1, kMaxDim);
+    in_range("mamba: in_proj rows", s.in_proj, 1, kMaxDim);
+    in_range("mla: q_dim = n_heads*(qk_nope_dim + qk_rope_dim)", s.q_dim, 1, kMaxDim);
+    in_range("mla: kv_rank + qk_rope_dim", s.kv_down, 1, kMaxDim);
+    in_range("mla: n_heads*(qk_nope_dim + v_dim)", s.kv_up, 1, kMaxDim);
+    in_range("mla: n_heads*v_dim", s.o_dim, 1, kMaxDim);
+    require(s.params && *s.params <= kMaxParams,
+            w + ": the model has " +
+                (s.params ? std::to_string(*s.params) : std::string("more than 2^63")) +
+                " parameters, more than the limit " + std::to_string(kMaxParams));
+    require(norm_eps > 0 && std::isfinite(norm_eps), w + ": norm_eps must be positive and finite");
     require(ffn.act == "swiglu" || ffn.act == "relu2",
             w + ": ffn.act must be \"swiglu\" or \"relu2\", got \"" + ffn.act + "\"");
-    require(ffn.hidden > 0, w + ": ffn.hidden must be positive");
-    require(mamba.d_inner() % mamba.head_dim == 0,
-            w + ": mamba: d_inner = expand*d_model = " + std::to_string(mamba.d_inner()) +
-                " must be divisible by mamba.head_dim = " + std::to_string(mamba.head_dim));
-    require(mamba.n_heads() % mamba.n_groups == 0,
-            w + ": mamba: number of heads " + std::to_string(mamba.n_heads()) +
-                " must be divisible by mamba.n_groups = " + std::to_string(mamba.n_groups));
-    require(mamba.d_conv >= 1, w + ": mamba.d_conv must be >= 1");
     require(mla.qk_rope_dim % 2 == 0, w + ": mla.qk_rope_dim must be even (RoPE rotates pairs)");
-    require(mla.rope_theta > 0, w + ": mla.rope_theta must be positive");
-    require(mamba.d_model == d_model && mla.d_model == d_model,
-            w + ": internal: mixer d_model mismatch");
+    require(mla.rope_theta > 0 && std::isfinite(mla.rope_theta),
+            w + ": mla.rope_theta must be positive and finite");
+}
+
+int64_t ModelConfig::n_params() const {
+    validate();  // sizes_of() needs the field ranges; the count is then at most kMaxParams
+    return *sizes_of(*this).params;
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -161,7 +255,7 @@ ModelConfig ModelConfig::load(const std::string& path) {
     json j;
     try {
         j = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
         fail(path + ": invalid JSON: " + e.what());
     }
     return from_json(j, path);

@@ -45,8 +45,14 @@ struct ModelConfig {
 
     char mixer_kind(int layer) const { return layer_pattern[layer % layer_pattern.size()]; }
 
-    // Throws np::Error naming the field for any inconsistency (e.g. d_inner % head_dim != 0).
+    // Throws np::Error naming the field for any inconsistency (e.g. d_inner % head_dim != 0) and
+    // for sizes past the limits of core/checked.h (every dimension, derived ones included, at most
+    // kMaxDim; vocab_size, n_layers and n_params() at most kMaxVocabSize, kMaxLayers, kMaxParams),
+    // so that no size computed from a valid config overflows.
     void validate() const;
+    // Number of parameters (== make_param_layout(*this).total), computed without building the
+    // layout; np::Error for a config that does not validate.
+    int64_t n_params() const;
     nlohmann::json to_json() const;
     // Strict: unknown keys, missing keys and wrong types are errors naming `where` and the field.
     static ModelConfig from_json(const nlohmann::json& j, const std::string& where = "config.json");
