@@ -3,7 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/error.h"
@@ -287,6 +289,77 @@ TEST(TokenizerJson, ErrorsNameTheProblem) {
             "pre_tokenizer": {"type": "ByteLevel"}})";
     EXPECT_NE(message(no_bytes).find("lacks the byte-level token"), std::string::npos);
     EXPECT_THROW(trained().decode(std::vector<int32_t>{100000}), np::Error);
+}
+
+// Ids are file data: each one is checked (as a JSON number, and against the vocabulary limit)
+// before the id tables are sized by the largest. These used to allocate 10^8 or 4*10^8 entries
+// (GBs) before reporting anything, overflow max_id + 1, or cast 1e10 / 2^40 to int32.
+TEST(TokenizerJson, HostileIdsAreRejectedBeforeAllocation) {
+    auto message = [](const std::string& json, int64_t max_vocab = np::kMaxVocabSize) {
+        try {
+            Tokenizer::from_json(json, "bad.json", max_vocab);
+        } catch (const np::Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    auto with = [](const std::function<void(nlohmann::json&)>& edit) {
+        nlohmann::json j = nlohmann::json::parse(trained().to_json());
+        edit(j);
+        return j.dump();
+    };
+    const std::string range = "must be an integer id in [0, " + std::to_string(np::kMaxVocabSize);
+    std::string m = message(with([](auto& j) { j["model"]["vocab"]["!"] = 100000000; }));
+    EXPECT_NE(m.find("bad.json: model.vocab['!'] " + range), std::string::npos) << m;
+    m = message(with([](auto& j) { j["model"]["vocab"]["!"] = 2147483647; }));
+    EXPECT_NE(m.find(range), std::string::npos) << m;
+    // An added token with id 4*10^8 and nothing else: the missing model is reported, with no
+    // table of 4*10^8 entries allocated first.
+    m = message(R"({"added_tokens": [{"id": 400000000, "content": "x", "special": true}]})");
+    EXPECT_EQ(m, "bad.json: missing field 'model'");
+    m = message(with([](auto& j) { j["added_tokens"][0]["id"] = 400000000; }));
+    EXPECT_NE(m.find("bad.json: added_tokens[0].id " + range), std::string::npos) << m;
+    m = message(with([](auto& j) { j["added_tokens"][0]["id"] = 1e10; }));
+    EXPECT_NE(m.find("added_tokens[0].id must be an integer id"), std::string::npos) << m;
+    m = message(with([](auto& j) { j["added_tokens"][0]["id"] = int64_t(1) << 40; }));
+    EXPECT_NE(m.find("added_tokens[0].id must be an integer id"), std::string::npos) << m;
+    m = message(with([](auto& j) { j["added_tokens"][0]["id"] = 2.0; }));
+    EXPECT_NE(m.find("added_tokens[0].id must be an integer id"), std::string::npos) << m;
+    // A model's vocab_size bounds the ids (the GGUF loader passes it).
+    const int32_t v = trained().vocab_size();
+    EXPECT_EQ(message(trained().to_json(), v), "no error");
+    m = message(trained().to_json(), v - 1);
+    EXPECT_NE(m.find("in [0, " + std::to_string(v - 1) + ")"), std::string::npos) << m;
+    // Wrong JSON types are np::Errors too, not nlohmann exceptions.
+    EXPECT_NE(message(with([](auto& j) { j["decoder"] = 5; })).find("decoder must be ByteLevel"),
+              std::string::npos);
+    EXPECT_NE(message(with([](auto& j) {
+                  j["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", {1, 2}}};
+              })).find("pre_tokenizer must be"),
+              std::string::npos);
+    EXPECT_NE(message(with([](auto& j) {
+                  j["added_tokens"][0]["content"] = 7;
+              })).find("added_tokens[0].content must be a string"),
+              std::string::npos);
+    EXPECT_NE(message(with([](auto& j) { j["added_tokens"] = 3; })).find("must be an array"),
+              std::string::npos);
+}
+
+// merges.txt is not JSON and need not be UTF-8: such a line is an np::Error naming the line's
+// tokens, not a JSON serialisation error (the loader used to re-serialise the files as JSON).
+TEST(TokenizerGpt2, MergesThatAreNotUtf8) {
+    const fs::path dir = fs::temp_directory_path() / "np_tok_gpt2_utf8_test";
+    fs::create_directories(dir);
+    trained().save_gpt2((dir / "vocab.json").string(), (dir / "merges.txt").string());
+    np::write_file_atomic((dir / "merges.txt").string(), std::string("#version: 0.2\n\xff \xfe\n"));
+    try {
+        Tokenizer::load(dir.string());
+        ADD_FAILURE() << "accepted";
+    } catch (const np::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("not in the vocabulary"), std::string::npos)
+            << e.what();
+    }
+    fs::remove_all(dir);
 }
 
 }  // namespace

@@ -106,6 +106,13 @@ bool flag(const json& obj, const char* key, bool dflt, const std::string& where)
     return it->get<bool>();
 }
 
+// The "type" of a component object ("" for anything else): json::value() throws on non-objects.
+std::string type_of(const json& j) {
+    if (!j.is_object()) return "";
+    auto it = j.find("type");
+    return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 void parse_byte_level(const json& j, PreTokenizerConfig& cfg, const std::string& where) {
     cfg.add_prefix_space = flag(j, "add_prefix_space", true, where);
     cfg.use_regex = flag(j, "use_regex", true, where);
@@ -113,15 +120,15 @@ void parse_byte_level(const json& j, PreTokenizerConfig& cfg, const std::string&
 
 PreTokenizerConfig parse_pre_tokenizer(const json& j, const std::string& where) {
     PreTokenizerConfig cfg;
-    const std::string type = j.is_object() ? j.value("type", "") : "";
+    const std::string type = type_of(j);
     if (type == "ByteLevel") {
         parse_byte_level(j, cfg, where);
         return cfg;
     }
     if (type == "Sequence") {
         const auto& list = field(j, "pretokenizers", where);
-        if (list.is_array() && list.size() == 2 && list[0].value("type", "") == "Digits" &&
-            list[1].value("type", "") == "ByteLevel") {
+        if (list.is_array() && list.size() == 2 && type_of(list[0]) == "Digits" &&
+            type_of(list[1]) == "ByteLevel") {
             cfg.split_digits = true;
             cfg.individual_digits = flag(list[0], "individual_digits", false, where);
             parse_byte_level(list[1], cfg, where);
@@ -493,16 +500,22 @@ Tokenizer Tokenizer::from_parts(std::vector<std::string> pieces,
     return t;
 }
 
-Tokenizer Tokenizer::from_json(std::string_view json_text, const std::string& origin) {
+Tokenizer Tokenizer::from_json(std::string_view json_text, const std::string& origin,
+                               int64_t max_vocab) {
     json j;
     try {
         j = json::parse(json_text);
     } catch (const json::exception& e) {
         fail(origin + ": not valid JSON: " + e.what());
     }
+    return from_json_value(j, origin, max_vocab);
+}
+
+Tokenizer Tokenizer::from_json_value(const json& j, const std::string& origin, int64_t max_vocab) {
     if (!j.is_object()) fail(origin + ": expected a JSON object (HF tokenizer.json)");
     const auto& model = field(j, "model", origin);
     const std::string mwhere = origin + ": model";
+    if (!model.is_object()) fail(mwhere + " must be an object");
     if (model.contains("type") && model["type"] != "BPE")
         fail(mwhere + ".type must be \"BPE\", got " + model["type"].dump());
     if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"] != 0.0)
@@ -512,37 +525,48 @@ Tokenizer Tokenizer::from_json(std::string_view json_text, const std::string& or
             fail(mwhere + "." + key + " is not supported (must be null)");
     if (auto it = j.find("normalizer"); it != j.end() && !it->is_null())
         fail(origin + ": normalizer " + it->dump() + " is not supported (must be null)");
-    if (auto it = j.find("decoder");
-        it != j.end() && !it->is_null() && it->value("type", "") != "ByteLevel")
+    if (auto it = j.find("decoder"); it != j.end() && !it->is_null() && type_of(*it) != "ByteLevel")
         fail(origin + ": decoder must be ByteLevel, got " + it->dump());
     std::string post = "null";
     if (auto it = j.find("post_processor"); it != j.end() && !it->is_null()) {
-        if (it->value("type", "") != "ByteLevel")
+        if (type_of(*it) != "ByteLevel")
             fail(origin + ": post_processor must be null or ByteLevel (others add tokens), got " +
                  it->dump());
         post = it->dump();
     }
 
-    Tokenizer t;
+    // Ids are checked as JSON numbers (1e10 or 2^40 must not be cast to int32) and against
+    // max_vocab; the tables sized by the largest id are allocated only after every field passed.
+    max_vocab = std::min(max_vocab, kMaxVocabSize);
+    auto token_id = [&](const json& v, const std::string& what) {
+        if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= max_vocab)
+            fail(what + " must be an integer id in [0, " + std::to_string(max_vocab) + "), got " +
+                 v.dump());
+        return static_cast<int32_t>(v.get<int64_t>());
+    };
     const auto& vocab = field(model, "vocab", mwhere);
     if (!vocab.is_object()) fail(mwhere + ".vocab must be an object {piece: id}");
     std::vector<std::pair<std::string, int32_t>> entries;
+    entries.reserve(vocab.size());
     int32_t max_id = -1;
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-        if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
-            it.value().get<int64_t>() > INT32_MAX)
-            fail(mwhere + ".vocab['" + it.key() + "'] must be a non-negative integer id");
-        const auto id = it.value().get<int32_t>();
+        const int32_t id = token_id(it.value(), mwhere + ".vocab['" + it.key() + "']");
+        if (it.key().empty()) fail(mwhere + ".vocab: empty piece");
         entries.emplace_back(it.key(), id);
         max_id = std::max(max_id, id);
     }
     std::vector<AddedToken> added;
     if (auto it = j.find("added_tokens"); it != j.end() && !it->is_null()) {
-        for (const auto& a : *it) {
-            const std::string w = origin + ": added_tokens";
+        if (!it->is_array()) fail(origin + ": added_tokens must be an array");
+        for (size_t k = 0; k < it->size(); ++k) {
+            const json& a = (*it)[k];
+            const std::string w = origin + ": added_tokens[" + std::to_string(k) + "]";
+            if (!a.is_object()) fail(w + " must be an object");
             AddedToken tok;
-            tok.id = field(a, "id", w).get<int32_t>();
-            tok.content = field(a, "content", w).get<std::string>();
+            tok.id = token_id(field(a, "id", w), w + ".id");
+            const json& content = field(a, "content", w);
+            if (!content.is_string()) fail(w + ".content must be a string");
+            tok.content = content.get<std::string>();
             tok.special = flag(a, "special", false, w);
             tok.single_word = flag(a, "single_word", false, w);
             tok.lstrip = flag(a, "lstrip", false, w);
@@ -552,19 +576,12 @@ Tokenizer Tokenizer::from_json(std::string_view json_text, const std::string& or
             added.push_back(std::move(tok));
         }
     }
-    t.pieces_.assign(static_cast<size_t>(max_id + 1), {});
-    t.in_model_.assign(t.pieces_.size(), 0);
-    for (auto& [piece, id] : entries) {
-        if (t.in_model_[id]) fail(mwhere + ".vocab: id " + std::to_string(id) + " used twice");
-        if (piece.empty()) fail(mwhere + ".vocab: empty piece");
-        t.pieces_[id] = piece;
-        t.in_model_[id] = 1;
-    }
     std::unordered_map<std::string_view, int32_t> ids;
-    for (const auto& [piece, id] : entries) ids.emplace(t.pieces_[id], id);
+    for (const auto& [piece, id] : entries) ids.emplace(piece, id);
     const auto& merges = field(model, "merges", mwhere);
     if (!merges.is_array()) fail(mwhere + ".merges must be an array");
-    t.merge_list_.reserve(merges.size());
+    std::vector<std::pair<int32_t, int32_t>> merge_list;
+    merge_list.reserve(merges.size());
     for (size_t r = 0; r < merges.size(); ++r) {
         std::string a, b;
         const auto& m = merges[r];
@@ -583,13 +600,25 @@ Tokenizer Tokenizer::from_json(std::string_view json_text, const std::string& or
         if (ia == ids.end() || ib == ids.end())
             fail(mwhere + ".merges[" + std::to_string(r) + "]: '" + a + "' or '" + b +
                  "' is not in the vocabulary");
-        t.merge_list_.emplace_back(ia->second, ib->second);
+        merge_list.emplace_back(ia->second, ib->second);
     }
-    t.ignore_merges_ = flag(model, "ignore_merges", false, mwhere);
+    const bool ignore_merges = flag(model, "ignore_merges", false, mwhere);
     auto pt = j.find("pre_tokenizer");
     if (pt == j.end() || pt->is_null())
         fail(origin + ": pre_tokenizer is missing; a byte-level BPE needs ByteLevel");
-    t.pre_ = parse_pre_tokenizer(*pt, origin + ": pre_tokenizer");
+    const PreTokenizerConfig pre = parse_pre_tokenizer(*pt, origin + ": pre_tokenizer");
+
+    Tokenizer t;
+    t.pieces_.assign(static_cast<size_t>(max_id) + 1, {});
+    t.in_model_.assign(t.pieces_.size(), 0);
+    for (auto& [piece, id] : entries) {
+        if (t.in_model_[id]) fail(mwhere + ".vocab: id " + std::to_string(id) + " used twice");
+        t.pieces_[id] = std::move(piece);
+        t.in_model_[id] = 1;
+    }
+    t.merge_list_ = std::move(merge_list);
+    t.ignore_merges_ = ignore_merges;
+    t.pre_ = pre;
     t.post_processor_json_ = post;
     t.added_ = std::move(added);
     t.build();
@@ -635,7 +664,8 @@ Tokenizer Tokenizer::load_gpt2(const std::string& vocab_json_path, const std::st
     j["model"] = {{"type", "BPE"}, {"vocab", std::move(vocab)}, {"merges", std::move(merges)}};
     j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
     j["decoder"] = {{"type", "ByteLevel"}};
-    return from_json(j.dump(), vocab_json_path);
+    // Not through JSON text: merges.txt lines need not be UTF-8, which json::dump would throw on.
+    return from_json_value(j, vocab_json_path);
 }
 
 std::string Tokenizer::to_json() const {

@@ -10,6 +10,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -18,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/checked.h"
 #include "tokenizer/pretokenize.h"
 
 namespace np {
@@ -44,8 +46,14 @@ public:
 
     // `path`: a tokenizer.json, or a directory holding tokenizer.json or vocab.json + merges.txt.
     static Tokenizer load(const std::string& path);
-    // `origin` names the source in error messages.
-    static Tokenizer from_json(std::string_view json_text, const std::string& origin);
+    // `origin` names the source in error messages. Every token id must be below max_vocab (a
+    // model's vocab_size, or the sane limit kMaxVocabSize of core/checked.h): the id tables are
+    // sized by the largest id, and only after the whole file has been checked.
+    static Tokenizer from_json(std::string_view json_text, const std::string& origin,
+                               int64_t max_vocab = kMaxVocabSize);
+    // The same from parsed JSON (strings in it need not be valid UTF-8).
+    static Tokenizer from_json_value(const nlohmann::json& j, const std::string& origin,
+                                     int64_t max_vocab = kMaxVocabSize);
     static Tokenizer load_gpt2(const std::string& vocab_json_path, const std::string& merges_path);
     // pieces[id]: HF token string (byte-level alphabet; for added tokens their content).
     // merges: left/right piece strings in rank order.
