@@ -713,6 +713,67 @@ TEST(GgufCorrupt, CraftedContainers) {
     expect_rejected(file(1, 0, huge + std::string(64, '\0')), "too large");
 }
 
+// Tensor sizes whose byte count wraps: ne[0] = 2^62 F32 made ne[0] * 4 == 0, and tensor_bytes
+// divided by it (SIGFPE in `info` and `generate`); ne[0] = 2^62 + 8 wrapped to 32 bytes and passed
+// the container checks.
+TEST(GgufCorrupt, SizesThatWrap) {
+    auto u32 = [](uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+    auto u64 = [](uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); };
+    for (const uint64_t ne0 : {uint64_t(1) << 62, (uint64_t(1) << 62) + 8, uint64_t(1) << 61}) {
+        SCOPED_TRACE(ne0);
+        std::string b = "GGUF" + u32(3) + u64(1) + u64(0);
+        b += length_prefixed("w") + u32(2) + u64(ne0) + u64(1) + u32(0) + u64(0);
+        b.resize(256, '\0');
+        expect_rejected(b, "tensor w: shape {" + std::to_string(ne0) + ", 1} is too large");
+        const std::vector<int64_t> ne = {int64_t(ne0), 1};
+        EXPECT_THROW(np::gguf::tensor_bytes(GgmlType::F32, ne), np::Error);
+    }
+    EXPECT_THROW(np::gguf::tensor_bytes(GgmlType::F16, std::vector<int64_t>{int64_t(1) << 62}),
+                 np::Error);
+    EXPECT_EQ(np::gguf::tensor_bytes(GgmlType::F32, std::vector<int64_t>{int64_t(1) << 60}),
+              size_t(1) << 62);
+    EXPECT_EQ(np::gguf::tensor_bytes(GgmlType::Q8_0, std::vector<int64_t>{64, 3}), 6u * 34);
+}
+
+// The config in a file is checked against the file before anything is built from it: n_layers
+// beyond the file's tensor count used to build a parameter table of that many layers first (a
+// 70 KB file reached 5 GB with n_layers = 2^30, which the config limits now reject on their own).
+TEST(GgufCorrupt, ConfigLargerThanTheFile) {
+    np::ModelConfig cfg = tiny_config(true);
+    cfg.n_layers = 4000;
+    np::gguf::Writer w;
+    w.set_string("general.architecture", "nanoprime");
+    w.set_string("nanoprime.config_json", cfg.to_json().dump());
+    w.set_u32("nanoprime.context_length", uint32_t(cfg.max_seq_len));
+    w.set_u32("nanoprime.embedding_length", uint32_t(cfg.d_model));
+    w.set_u32("nanoprime.block_count", uint32_t(cfg.n_layers));
+    w.set_u32("nanoprime.vocab_size", uint32_t(cfg.vocab_size));
+    w.set_u32("nanoprime.feed_forward_length", uint32_t(cfg.ffn.hidden));
+    w.set_string("nanoprime.layer_pattern", cfg.layer_pattern);
+    w.set_string("nanoprime.weights", "tq2");
+    w.set_string("nanoprime.embed", "f16");
+    w.add_tensor("final_norm.weight", GgmlType::F32, {32}, std::vector<uint8_t>(128));
+    TempDir tmp;
+    w.write(tmp / "w.gguf");
+    expect_rejected(np::read_file(tmp / "w.gguf"),
+                    "n_layers = 4000, but the file holds only 1 tensors");
+}
+
+// The embedded tokenizer's ids are bounded by the model's vocab_size before its tables are sized
+// (an id of 10^8 used to allocate 10^8 entries, then fail the vocab_size comparison).
+TEST(GgufCorrupt, TokenizerIdsBeyondVocabSize) {
+    std::string b = sample().bytes;
+    const size_t hf = after_record(b, "tokenizer.huggingface.json");
+    // Same length: the id and the whitespace after its comma become a 9-digit id.
+    const std::string from = "\": 38,\n      \"";
+    const size_t p = b.find(from, hf);
+    ASSERT_NE(p, std::string::npos);
+    b.replace(p, from.size(), "\":100000000," + std::string(from.size() - 13, ' ') + "\"");
+    ASSERT_EQ(b.size(), sample().bytes.size());
+    expect_rejected(b, "key tokenizer.huggingface.json: model.vocab['");
+    expect_rejected(b, "must be an integer id in [0, 320), got 100000000");
+}
+
 // Random byte flips over the header region: every outcome is a clean open or an np::Error.
 TEST(GgufCorrupt, RandomFlipsNeverCrash) {
     const std::string& base = sample().bytes;

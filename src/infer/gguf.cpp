@@ -198,7 +198,7 @@ std::vector<std::string> hf_merges(std::string_view hf_json, const std::string& 
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(hf_json);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         fail(where + ": invalid JSON: " + e.what());
     }
     std::vector<std::string> out;
@@ -290,9 +290,14 @@ size_t tensor_bytes(GgmlType t, std::span<const int64_t> ne, const std::string& 
     if (ne[0] % blk != 0)
         fail(what + ": ne[0] = " + std::to_string(ne[0]) + " is not a multiple of the " +
              type_name(t) + " block size " + std::to_string(blk));
-    // Bounded by 2^62 so that every later offset + size sum stays far from overflow.
+    // Bounded by 2^62 so that every later offset + size sum stays far from overflow. Each product
+    // is checked before it is formed: ne[0] = 2^62 F32 would wrap ne[0] * 4 to 0.
     constexpr uint64_t kLimit = uint64_t(1) << 62;
-    uint64_t bytes = uint64_t(ne[0] / blk) * type_block_bytes(t);
+    const uint64_t blocks = uint64_t(ne[0] / blk);
+    if (blocks > kLimit / type_block_bytes(t))
+        fail(what + ": shape " + shape_str(ne) + " is too large (ne[0] = " + std::to_string(ne[0]) +
+             " " + type_name(t) + " elements do not fit in 2^62 bytes)");
+    uint64_t bytes = blocks * type_block_bytes(t);
     for (size_t i = 1; i < ne.size(); i++) {
         if (uint64_t(ne[i]) > kLimit / bytes)
             fail(what + ": shape " + shape_str(ne) + " is too large (size overflows)");
@@ -791,7 +796,7 @@ void GgufFile::validate_model() {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         error(std::string("key nanoprime.config_json is not valid JSON: ") + e.what());
     }
     try {
@@ -824,6 +829,11 @@ void GgufFile::validate_model() {
     const GgmlType tt = weights_ == "tq2" ? GgmlType::TQ2_0 : GgmlType::TQ1_0;
     const GgmlType et = embed_ == "f16" ? GgmlType::F16 : GgmlType::Q8_0;
 
+    // Every layer has tensors in the file: a config claiming more layers than the file has tensors
+    // is rejected before its parameter table is built from it.
+    if (uint64_t(cfg_.n_layers) > tensors_.size())
+        error("key nanoprime.config_json: n_layers = " + std::to_string(cfg_.n_layers) +
+              ", but the file holds only " + std::to_string(tensors_.size()) + " tensors");
     const ParamLayout layout = make_param_layout(cfg_);
     size_t expected = 0;
     auto expect = [&](const std::string& name, GgmlType type, const std::vector<int64_t>& ne) {
@@ -927,7 +937,9 @@ void GgufFile::validate_tokenizer() {
     if (model != "gpt2") error("key tokenizer.ggml.model = \"" + model + "\", expected \"gpt2\"");
     const std::string hf = get_string("tokenizer.huggingface.json");
     try {
-        tok_ = Tokenizer::from_json(hf, path_ + ": key tokenizer.huggingface.json");
+        // Ids past vocab_size are rejected before the tokenizer sizes its tables by them.
+        tok_ =
+            Tokenizer::from_json(hf, path_ + ": key tokenizer.huggingface.json", cfg_.vocab_size);
     } catch (const Error&) {
         throw;
     } catch (const std::exception& e) {
