@@ -291,6 +291,24 @@ TEST_F(SafetensorsTest, RejectsBadFieldsNamingTheTensor) {
     }
 }
 
+// An empty tensor whose running element count overflows before its 0 was accepted, and numel()
+// then overflowed int64 on it (undefined behaviour); the reference implementation rejects it.
+TEST_F(SafetensorsTest, RejectsShapesWhoseProductOverflowsBeforeAZero) {
+    const std::string h =
+        R"({"z":{"dtype":"F32","shape":[4294967296,4294967296,0],"data_offsets":[0,0]}})";
+    expect_error(raw("z.safetensors", h, ""), "too many elements");
+    // A zero first is a plain empty tensor.
+    const auto t = load_safetensors(
+        raw("e.safetensors",
+            R"({"e":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", ""));
+    ASSERT_EQ(t.size(), 1u);
+    EXPECT_TRUE(t[0].data.empty());
+    const std::vector<int64_t> wraps = {int64_t(1) << 32, int64_t(1) << 32, 0};
+    EXPECT_THROW(numel(wraps), Error);
+    EXPECT_EQ(numel(std::vector<int64_t>{0, int64_t(1) << 32, int64_t(1) << 32}), 0);
+    EXPECT_EQ(numel(std::vector<int64_t>{3, 5}), 15);
+}
+
 TEST_F(SafetensorsTest, RejectsBadMetadata) {
     expect_error(raw("a.safetensors", R"({"__metadata__":[1]})", ""), "'__metadata__' must be");
     expect_error(raw("b.safetensors", R"({"__metadata__":{"k":1}})", ""), "value of 'k'");

@@ -10,6 +10,7 @@
 #include <set>
 #include <string_view>
 
+#include "core/checked.h"
 #include "core/error.h"
 #include "core/file_io.h"
 
@@ -130,19 +131,20 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
 
     const auto& sh = v["shape"];
     if (!sh.is_array()) fail(at + "'shape' must be an array of integers, got " + describe(sh));
+    // Like the reference implementation, the running product must not overflow even when a
+    // later 0 would make it empty: [2^32, 2^32, 0] is rejected, so numel() of any accepted shape
+    // is computable. The bound leaves room for the size in bits below.
+    constexpr uint64_t kMaxCount = std::numeric_limits<uint64_t>::max() / 64;
     uint64_t count = 1;
-    bool overflow = false, has_zero = false;
     for (const auto& d : sh) {
         uint64_t n;
         if (!as_uint(d, n) || n > uint64_t(std::numeric_limits<int64_t>::max()))
             fail(at + "'shape' entries must be non-negative integers, got " + describe(sh));
         e.shape.push_back(int64_t(n));
-        if (n == 0) has_zero = true;
-        if (n != 0 && count > std::numeric_limits<uint64_t>::max() / 64 / n) overflow = true;
-        if (!overflow) count *= n;
+        if (n != 0 && count > kMaxCount / n)
+            fail(at + "shape " + describe(sh) + " has too many elements (the size overflows)");
+        count *= n;
     }
-    if (has_zero) count = 0;
-    if (overflow && !has_zero) fail(at + "shape " + describe(sh) + " has too many elements");
 
     const auto& off = v["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !as_uint(off[0], e.begin) || !as_uint(off[1], e.end))
@@ -191,7 +193,15 @@ void convert(const Entry& e, const char* src, float* dst, size_t n) {
 
 int64_t numel(std::span<const int64_t> shape) {
     int64_t n = 1;
-    for (int64_t d : shape) n *= d;
+    for (int64_t d : shape) {
+        const auto r = mul_checked(n, d);
+        if (!r) {
+            std::string s;
+            for (int64_t x : shape) s += (s.empty() ? "" : ", ") + std::to_string(x);
+            fail("shape [" + s + "] has too many elements (the size overflows)");
+        }
+        n = *r;
+    }
     return n;
 }
 

@@ -25,6 +25,7 @@ struct TensorView {
     std::span<const float> data;
 };
 
+// Product of the dimensions; np::Error when it overflows int64.
 int64_t numel(std::span<const int64_t> shape);
 
 // Loads every tensor, in file order of offsets. Validates the header (JSON, dtypes, shapes, offsets
