@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -164,6 +165,29 @@ TEST(DataShard, CorruptShardsGiveClearErrors) {
     EXPECT_NE(error_of([&] { r.read(3, out, {}); }).find("past the end"), std::string::npos);
 }
 
+// A 4-byte id of 2^31 or more reads as a negative id; with no vocabulary recorded in the header
+// verification used to let it through, to index an embedding at -16 later.
+TEST(DataShard, NegativeIdsFailVerificationWithoutAVocabulary) {
+    TempDir dir;
+    const std::string p = dir / "a.npts";
+    write_shard(p, std::vector<int32_t>{0, 7, 8}, {}, 0, 4);
+    std::string b = np::read_file(p);
+    const uint32_t neg = 0xfffffff0u;
+    std::memcpy(b.data() + kShardHeaderBytes + 4, &neg, 4);
+    const uint64_t sum = fnv1a64(b.data() + kShardHeaderBytes, b.size() - kShardHeaderBytes);
+    std::memcpy(b.data() + 32, &sum, 8);  // a valid checksum: only the id check can catch it
+    write_text(p, b);
+    const std::string e = error_of([&] { ShardReader r(p); });
+    EXPECT_NE(e.find("a.npts: token 1 has id -16, outside [0, 2^31)"), std::string::npos) << e;
+    // Reads whose end wraps around are errors too.
+    ShardReader r(p, false);
+    int32_t one = 0;
+    EXPECT_NE(error_of([&] {
+                  r.read(~uint64_t(0), {&one, 1}, {});
+              }).find("past the end"),
+              std::string::npos);
+}
+
 TEST(DataChat, TextDocumentStartsWithEndOfTextAndTrainsEverything) {
     TokenizedDoc d = tok(R"({"text": "Ciao mondo"})");
     Decoded x = decode(d);
@@ -261,6 +285,16 @@ TEST(DataChat, MalformedRecordsAreRejected) {
             .find("without </think>"),
         std::string::npos);
     EXPECT_NE(bad(R"({"instruction": "x"})").find("output"), std::string::npos);
+    // Records accepted here used to fail only when tokenized: every accepted record renders.
+    EXPECT_NE(bad(R"({"question": "q", "answer": "3+2 <think>5"})")
+                  .find("field \"answer\" contains a think tag"),
+              std::string::npos);
+    EXPECT_NE(bad(R"({"question": "q", "thinking": "t", "answer": "</think>5"})")
+                  .find("field \"answer\" contains a think tag"),
+              std::string::npos);
+    EXPECT_NE(bad(R"({"instruction": "i", "output": "a</think>b<think>c</think>"})")
+                  .find("field \"output\": assistant content has"),
+              std::string::npos);
     EXPECT_NE(bad(R"({"text": 5})").find("not a string"), std::string::npos);
     EXPECT_NE(bad(R"({"foo": 1})").find("unknown record shape"), std::string::npos);
     EXPECT_NE(bad(R"([1, 2])").find("not a JSON object"), std::string::npos);
@@ -333,6 +367,18 @@ TEST(DataPrepare, EndToEndWithMalformedLines) {
     EXPECT_EQ(list_shards(o.out_dir, "train").size(), 1u);
     EXPECT_TRUE(list_shards(o.out_dir, "val").empty());
     EXPECT_EQ(s2.documents[0], 3u);
+
+    // File names need not be UTF-8, and the summary quotes them: summary.json is still written
+    // (json::dump used to throw at the very end of the run, after all the work).
+    const std::string latin1 = dir / "caf\xe9.jsonl";
+    write_text(latin1, "{\"text\": \"ok\"}\n{\"text\": \"fine\"}\nnot json\n");
+    o.inputs = {latin1};
+    PrepareSummary s3 = prepare_data(o, ByteEncoder{});
+    EXPECT_EQ(s3.malformed, 1u);
+    const json summary = json::parse(np::read_file(dir / "out/summary.json"));
+    EXPECT_EQ(summary["malformed_lines"], 1);
+    EXPECT_NE(summary["malformed_examples"][0].get<std::string>().find("caf\xef\xbf\xbd.jsonl:3"),
+              std::string::npos);
 
     // Split is deterministic in the seed.
     o.inputs = {dir / "a.txt", dir / "b.jsonl"};

@@ -203,6 +203,12 @@ Document record_to_document(const nlohmann::json& r) {
         }
         d.messages.push_back({"user", user});
         d.messages.push_back({"assistant", get_string(r, "output")});
+        try {  // a record is accepted only if its conversation can be rendered
+            std::string reasoning, answer;
+            split_thinking(d.messages.back().content, reasoning, answer);
+        } catch (const Error& e) {
+            fail(std::string("field \"output\": ") + e.what());
+        }
         return d;
     }
     if (r.contains("question")) {
@@ -222,6 +228,10 @@ Document record_to_document(const nlohmann::json& r) {
         if (reasoning.find(kThinkOpen) != std::string::npos ||
             reasoning.find(kThinkClose) != std::string::npos)
             fail("field \"thinking\" contains a think tag");
+        // The answer follows </think> in the rendered turn, where a tag would open a second block.
+        if (final_answer.find(kThinkOpen) != std::string::npos ||
+            final_answer.find(kThinkClose) != std::string::npos)
+            fail("field \"answer\" contains a think tag");
         d.messages.push_back({"assistant", "<think>" + reasoning + "</think>" + final_answer});
         return d;
     }

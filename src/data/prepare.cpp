@@ -373,8 +373,12 @@ PrepareSummary prepare_data(const PrepareOptions& opt, const TextEncoder& enc) {
     progress.update(total_bytes, sum.documents[0] + sum.documents[1], sum.tokens[0] + sum.tokens[1],
                     true);
     sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // File names (in "inputs" and in every example's file:line) need not be UTF-8: replace what
+    // is not, rather than fail the whole run at its end (json::dump throws on invalid UTF-8).
     write_file_atomic((fs::path(out.path()) / "summary.json").string(),
-                      sum.to_json(opt, enc.vocab_size()).dump(2) + "\n");
+                      sum.to_json(opt, enc.vocab_size())
+                              .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                          "\n");
     out.commit(sum.shards);
     return sum;
 }

@@ -128,11 +128,14 @@ ShardReader::ShardReader(const std::string& path, bool verify) : path_(path) {
             uint64_t sum = fnv1a64(ids_, payload);
             if (sum != get<uint64_t>(base_ + 32))
                 fail(path + ": checksum mismatch (corrupt shard)");
-            if (vocab_)
-                for (uint64_t i = 0; i < count_; ++i)
-                    if (uint32_t(token(i)) >= vocab_)
-                        fail(path + ": token " + std::to_string(i) + " has id " +
-                             std::to_string(token(i)) + " >= vocab size " + std::to_string(vocab_));
+            // Ids are signed: a 4-byte id of 2^31 or more reads as negative, which no writer
+            // produces and no embedding lookup survives, recorded vocabulary or not.
+            for (uint64_t i = 0; i < count_; ++i)
+                if (token(i) < 0 || (vocab_ && uint32_t(token(i)) >= vocab_))
+                    fail(path + ": token " + std::to_string(i) + " has id " +
+                         std::to_string(token(i)) + ", outside [0, " +
+                         (vocab_ ? "vocab size " + std::to_string(vocab_) : std::string("2^31")) +
+                         ")");
         }
     } catch (...) {
         unmap();
@@ -180,10 +183,9 @@ uint8_t ShardReader::mask(uint64_t i) const {
 }
 
 void ShardReader::read(uint64_t start, std::span<int32_t> ids, std::span<uint8_t> mask) const {
-    if (start + ids.size() > count_)
-        fail(path_ + ": read of tokens [" + std::to_string(start) + ", " +
-             std::to_string(start + ids.size()) + ") past the end (" + std::to_string(count_) +
-             ")");
+    if (start > count_ || ids.size() > count_ - start)  // start + size could wrap
+        fail(path_ + ": read of " + std::to_string(ids.size()) + " tokens from " +
+             std::to_string(start) + " runs past the end (" + std::to_string(count_) + ")");
     for (size_t j = 0; j < ids.size(); ++j) ids[j] = token(start + j);
     if (!mask.empty())
         for (size_t j = 0; j < ids.size(); ++j) mask[j] = this->mask(start + j);
