@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "gradcheck.h"
 #include "model/ops.h"
@@ -129,4 +130,9 @@ TEST(Ops, FastExpIsWithinTwoUlpOfLibm) {
     EXPECT_EQ(exp_fast(0.f), 1.f);
     EXPECT_LT(exp_fast(-200.f), 1e-37f);
     EXPECT_TRUE(std::isfinite(exp_fast(200.f)));
+    // NaN (from inf - inf in the activations of extreme weights) stays NaN; converting it to
+    // int32 for the exponent bits was undefined behaviour (caught by UBSan).
+    EXPECT_TRUE(std::isnan(exp_fast(std::nanf(""))));
+    EXPECT_EQ(exp_fast(-std::numeric_limits<float>::infinity()), exp_fast(-87.f));
+    EXPECT_EQ(exp_fast(std::numeric_limits<float>::infinity()), exp_fast(88.f));
 }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/q8_0.h"
 #include "kernels/cpu/ternary_kernels.h"
 #include "kernels/cpu/ternary_pack.h"
 #include "model/ops.h"
@@ -303,6 +305,33 @@ TEST(TernaryKernelsActs, SimdQuantiserGivesTheReferenceBytes) {
         EXPECT_EQ(fast.inv_scale, ref.inv_scale) << "C=" << C;
         EXPECT_EQ(fast.qsum, ref.qsum) << "C=" << C;
     }
+}
+
+// NaN reaches the quantisers (inf - inf in the activations of a model with extreme but finite
+// weights); int8_t(NaN) was undefined behaviour, and in practice gave 0 in the scalar code and
+// -128 in the SIMD code. Both give -128 now, and inf rows quantise without UB.
+TEST(TernaryKernelsActs, NonFiniteInputsSaturate) {
+    const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
+    const std::vector<float> x = {1.f, nan, -1.f, inf, 1.f, 0.f};
+    QuantizedActs fast, ref;
+    quantize_acts_int8(fast, x.data(), 2, 3);
+    quantize_acts_int8_reference(ref, x.data(), 2, 3);
+    for (const QuantizedActs* q : {&fast, &ref}) {
+        EXPECT_EQ(q->row(0)[0], 127);
+        EXPECT_EQ(q->row(0)[1], -128);
+        EXPECT_EQ(q->row(0)[2], -127);
+        EXPECT_EQ(q->row(1)[0], -128);  // inf * (127 / inf) = NaN
+        EXPECT_EQ(q->row(1)[1], 0);
+    }
+    std::vector<float> w(64, 1.f);
+    w[3] = nan;
+    w[40] = inf;
+    std::vector<np::kern::BlockQ8_0> b(2);
+    np::kern::quantize_row_q8_0(b.data(), w.data(), 64);
+    EXPECT_EQ(b[0].qs[3], -128);
+    EXPECT_EQ(b[0].qs[4], 127);
+    EXPECT_EQ(b[1].qs[8], -128);  // inf * (1 / inf) = NaN
+    EXPECT_EQ(b[1].qs[9], 0);
 }
 
 TEST(TernaryKernelsDispatch, PathsAndNames) {

@@ -62,9 +62,12 @@ void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cach
 // degree-7 Taylor polynomial (relative error < 2e-7, about 1 ulp), times 2^k built in the exponent
 // bits. Inputs are clamped to [-87, 88] (exp(-87) ~ 1.6e-38).
 inline float exp_fast(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);  // (std::fmin is a libm call)
-    const float k = std::floor(x * 1.44269504f + 0.5f);
-    const float r = (x - k * 0.693145751953125f) - k * 1.428606765330187e-06f;
+    // Written so that NaN lands on -87 (every comparison with it is false): int32_t(k) of a NaN
+    // would be undefined behaviour. The NaN itself is given back at the end. (std::fmin is a libm
+    // call.)
+    const float xc = x > -87.0f ? (x < 88.0f ? x : 88.0f) : -87.0f;
+    const float k = std::floor(xc * 1.44269504f + 0.5f);
+    const float r = (xc - k * 0.693145751953125f) - k * 1.428606765330187e-06f;
     float p = 1.0f / 5040;
     p = p * r + 1.0f / 720;
     p = p * r + 1.0f / 120;
@@ -76,7 +79,7 @@ inline float exp_fast(float x) {
     const int32_t bits = (int32_t(k) + 127) << 23;
     float scale;
     __builtin_memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return x == x ? p * scale : x;
 }
 inline double exp_fast(double x) {
     return std::exp(x);

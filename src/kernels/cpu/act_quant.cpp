@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/saturate.h"
 #include "kernels/cpu/ternary_pack.h"
 
 #if defined(__AVX2__)
@@ -22,7 +23,7 @@ float quantize_row_scalar(int8_t* q, int32_t& sum, const float* x, int C) {
     const float s = 127.f / std::max(m, 1e-5f);
     sum = 0;
     for (int c = 0; c < C; c++) {
-        const int8_t v = int8_t(std::clamp(std::nearbyint(x[c] * s), -128.f, 127.f));
+        const int8_t v = saturate_int8(std::nearbyint(x[c] * s));
         q[c] = v;
         sum += v;
     }
@@ -69,7 +70,7 @@ float quantize_row_avx2(int8_t* q, int32_t& sum, const float* x, int C) {
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
     sum = _mm_cvtsi128_si32(s4);
     for (; c < C; c++) {
-        const int8_t v = int8_t(std::clamp(std::nearbyint(x[c] * s), -128.f, 127.f));
+        const int8_t v = saturate_int8(std::nearbyint(x[c] * s));
         q[c] = v;
         sum += v;
     }

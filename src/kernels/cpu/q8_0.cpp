@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/saturate.h"
 
 namespace np::kern {
 
@@ -25,7 +26,7 @@ void quantize_row_q8_0(BlockQ8_0* out, const float* x, int64_t n) {
         const float d = amax / 127.f;
         const float id = d != 0.f ? 1.f / d : 0.f;
         out[b].d = fp32_to_fp16(d);
-        for (int j = 0; j < kQ8Block; j++) out[b].qs[j] = int8_t(std::roundf(xb[j] * id));
+        for (int j = 0; j < kQ8Block; j++) out[b].qs[j] = saturate_int8(std::roundf(xb[j] * id));
     }
 }
 

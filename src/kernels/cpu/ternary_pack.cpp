@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/saturate.h"
 #include "model/ops.h"
 
 namespace np::kern {
@@ -82,7 +83,8 @@ float ternarize_weights(int8_t* wq, const float* W, int64_t n) {
     std::vector<float> tmp(static_cast<size_t>(n));
     const float gamma = quantize_weights_ternary(tmp.data(), W, n);
     // tmp holds clamp(q)*gamma; dividing by gamma gives q back exactly (+-gamma/gamma == 1).
-    for (int64_t i = 0; i < n; i++) wq[i] = int8_t(tmp[size_t(i)] / gamma);
+    // Saturating: weights whose |sum| overflows make gamma inf and tmp NaN.
+    for (int64_t i = 0; i < n; i++) wq[i] = saturate_int8(tmp[size_t(i)] / gamma);
     return gamma;
 }
 
