@@ -57,9 +57,10 @@ $NP gym "${ARITH[@]}" --difficulty 3 --split heldout --n "$EVAL_N" --seed 1001 -
 $NP gym "${ARITH[@]}" --difficulty 2-3 --split train --n 12000 --seed 1 --exclude "$D/eval.jsonl" \
     --text --out "$D/pretrain.txt"
 # SFT: 2-digit problems answered directly, 3-digit ones with thinking (auto mode learns from this
-# when to think).
+# when to think), in conversations of 1 to 3 turns, so that a question after an answer in `chat`
+# is something the model has seen.
 $NP gym "${ARITH[@]}" --difficulty 2-3 --direct-max-difficulty 2 --split train --n 12000 --seed 2 \
-    --exclude "$D/eval.jsonl" --out "$D/sft.jsonl"
+    --exclude "$D/eval.jsonl" --turns 1-3 --out "$D/sft.jsonl"
 TOK_INPUTS=("$D/pretrain.txt")
 CORPUS=()
 for lang in en it; do
@@ -118,8 +119,8 @@ echo "== 5. thinking SFT (chat format, loss on the assistant's tokens only)"
 train_stage sft configs/demo_sft.json "$OUT/pretrain/final" "$D/shards/sft" "$D/shards/sft" \
     "${STEPS_SFT[@]}"
 stage training "$T_ALL"
-$NP plot "$OUT/pretrain" --out "$OUT/pretrain/metrics.svg"
-$NP plot "$OUT/sft" --out "$OUT/sft/metrics.svg"
+$NP plot "$OUT/pretrain"
+$NP plot "$OUT/sft"
 
 echo "== 6. held-out evaluation: $EVAL_N problems (3-digit addition, en + it, held-out phrasings)"
 MODEL=$OUT/sft/final

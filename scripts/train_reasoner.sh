@@ -78,7 +78,7 @@ stage() {
         $NP train --config "$config" --init "$init" --data "$data" --val-data "$data" \
             --out "$OUT/$name" --threads "$THREADS" "$@"
     fi
-    $NP plot "$OUT/$name" --out "$OUT/$name/metrics.svg"
+    $NP plot "$OUT/$name"
 }
 stage pretrain configs/reasoner_pretrain.json "$OUT/init" "$D/shards/text" "${PRE_STEPS[@]}"
 stage sft configs/reasoner_sft.json "$OUT/pretrain/final" "$D/shards/sft" "${SFT_STEPS[@]}"

@@ -183,3 +183,51 @@ TEST(GymSet, TaskListsTextAndErrors) {
     r.thinking.clear();
     EXPECT_EQ(gym_plain_text(r), r.question + "\n" + r.answer);
 }
+
+// Multi-turn SFT data: every problem once and in order, roles alternating, conversation lengths
+// within the range, and the rendered conversation trains on exactly the assistant turns.
+TEST(GymConversations, GroupProblemsIntoTurns) {
+    np::data::GymSetOptions opt;
+    opt.task = "addition,word_money";
+    opt.min_difficulty = 1;
+    opt.max_difficulty = 3;
+    opt.direct_max_difficulty = 1;
+    opt.seed = 5;
+    const auto recs = np::data::gym_generate_set(opt, 40);
+    const auto convs = np::data::gym_conversations(recs, 2, 3, 9);
+    size_t next = 0;
+    std::set<size_t> lengths;
+    for (size_t c = 0; c < convs.size(); ++c) {
+        const auto& m = convs[c]["messages"];
+        ASSERT_EQ(m.size() % 2, 0u);
+        const size_t turns = m.size() / 2;
+        if (c + 1 < convs.size()) EXPECT_TRUE(turns == 2 || turns == 3) << turns;
+        lengths.insert(turns);
+        for (size_t t = 0; t < turns; ++t, ++next) {
+            const auto& r = recs[next];
+            EXPECT_EQ(m[2 * t]["role"], "user");
+            EXPECT_EQ(m[2 * t]["content"], r.question);
+            EXPECT_EQ(m[2 * t + 1]["role"], "assistant");
+            std::string reasoning, answer;
+            np::data::split_thinking(m[2 * t + 1]["content"].get<std::string>(), reasoning, answer);
+            EXPECT_EQ(reasoning, r.thinking);
+            EXPECT_EQ(answer, r.answer);
+        }
+        // Byte-level rendering: the targets are the assistant turns, nothing else.
+        const auto doc = np::data::record_to_document(convs[c]);
+        const auto tok = np::data::tokenize_document(doc, np::data::ByteEncoder());
+        size_t targets = 0, want = 0;
+        for (uint8_t x : tok.mask) targets += x;
+        for (size_t t = 0; t < turns; ++t) {
+            std::string reasoning, answer;
+            np::data::split_thinking(m[2 * t + 1]["content"].get<std::string>(), reasoning, answer);
+            // <think> \n R \n </think> \n\n A <|im_end|>
+            want += 1 + 1 + reasoning.size() + 1 + 1 + 2 + answer.size() + 1;
+        }
+        EXPECT_EQ(targets, want);
+    }
+    EXPECT_EQ(next, recs.size());
+    EXPECT_TRUE(lengths.count(2) && lengths.count(3));
+    EXPECT_THROW(np::data::gym_conversations(recs, 0, 2, 1), np::Error);
+    EXPECT_THROW(np::data::gym_conversations(recs, 3, 2, 1), np::Error);
+}

@@ -269,7 +269,7 @@ void register_gym(CLI::App& app) {
         "gym", "Generate verifiable reasoning problems (JSONL), or score outputs (gym score)");
     struct Opts {
         data::GymSetOptions set;
-        std::string out, difficulty = "1", split = "all";
+        std::string out, difficulty = "1", split = "all", turns = "1";
         bool list = false;
         std::vector<std::string> exclude;
         int n = 100;
@@ -308,6 +308,10 @@ void register_gym(CLI::App& app) {
                   "Write plain-text documents (question, reasoning, answer) for pretraining "
                   "instead of gym records: {\"text\"} lines when --out ends in .jsonl, else "
                   "text with a blank line between documents");
+    gym->add_option("--turns", o->turns,
+                    "A or A-B: group consecutive problems into chat conversations of that many "
+                    "turns ({\"messages\"} records, for multi-turn SFT); 1 = one record each")
+        ->capture_default_str();
     gym->add_option("--out", o->out, "Output JSONL file (- for stdout)");
     gym->require_subcommand(0, 1);
 
@@ -392,7 +396,22 @@ void register_gym(CLI::App& app) {
             }
         }
         auto recs = data::gym_generate_set(o->set, size_t(o->n), held_out);
-        if (o->text) {
+        int min_turns = 1, max_turns = 1;
+        try {
+            data::parse_difficulty_range(o->turns, min_turns, max_turns);
+        } catch (const Error&) {
+            fail("gym: --turns expects N or A-B with 1 <= A <= B, got \"" + o->turns + "\"");
+        }
+        if (max_turns > 1 && o->text) fail("gym: --turns and --text do not go together");
+        if (max_turns > 1) {
+            std::string out;
+            for (const auto& c : data::gym_conversations(recs, min_turns, max_turns, o->set.seed))
+                out += c.dump() + "\n";
+            if (o->out == "-")
+                std::fwrite(out.data(), 1, out.size(), stdout);
+            else
+                write_file_atomic(o->out, out);
+        } else if (o->text) {
             // JSONL {"text"} lines, or plain text with blank lines between documents (what
             // `tokenizer train` learns from and `data prepare` splits back into documents).
             const bool jsonl = o->out.ends_with(".jsonl");

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "data/gym_phrasing.h"
 
 namespace np::data {
@@ -225,6 +226,30 @@ std::vector<GymRecord> gym_generate_set(const GymSetOptions& opt, size_t n,
             rejected_in_a_row = 0;
         }
         out.push_back(std::move(g));
+    }
+    return out;
+}
+
+std::vector<nlohmann::json> gym_conversations(const std::vector<GymRecord>& recs, int min_turns,
+                                              int max_turns, uint64_t seed) {
+    if (min_turns < 1 || max_turns < min_turns)
+        fail("gym: --turns expects A-B with 1 <= A <= B, got " + std::to_string(min_turns) + "-" +
+             std::to_string(max_turns));
+    Rng rng(splitmix64(seed ^ 0x7475726e73ull));
+    std::vector<nlohmann::json> out;
+    for (size_t i = 0; i < recs.size();) {
+        const size_t turns =
+            size_t(min_turns) + size_t(rng.next_u64() % uint64_t(max_turns - min_turns + 1));
+        nlohmann::json messages = nlohmann::json::array();
+        for (size_t k = 0; k < turns && i < recs.size(); ++k, ++i) {
+            const GymRecord& r = recs[i];
+            messages.push_back({{"role", "user"}, {"content", r.question}});
+            messages.push_back({{"role", "assistant"},
+                                {"content", r.thinking.empty() ? r.answer
+                                                               : "<think>\n" + r.thinking +
+                                                                     "\n</think>\n\n" + r.answer}});
+        }
+        out.push_back({{"messages", messages}, {"turns", messages.size() / 2}});
     }
     return out;
 }

@@ -92,6 +92,15 @@ std::vector<GymRecord> gym_generate_set(const GymSetOptions& opt, size_t n,
 // any) and answer on their own lines.
 std::string gym_plain_text(const GymRecord& r);
 
+// The records as chat conversations for multi-turn SFT: consecutive records become the user and
+// assistant turns of one {"messages": [...]} record (assistant content "<think>\nR\n</think>\n\nA",
+// or the answer alone when the record is answered directly), each conversation taking between
+// min_turns and max_turns records (drawn from `seed`; the last one may be shorter). Every record
+// appears once, in order. A model trained on single questions only reads a second question after a
+// first answer as something it has never seen, and answers it worse.
+std::vector<nlohmann::json> gym_conversations(const std::vector<GymRecord>& recs, int min_turns,
+                                              int max_turns, uint64_t seed);
+
 // "train" | "heldout" | "all" -> GymSplit; throws np::Error naming --split.
 GymSplit parse_gym_split(std::string_view name);
 
