@@ -46,7 +46,8 @@ public:
     void operator()(size_t done, size_t total) {
         const auto now = std::chrono::steady_clock::now();
         const double since_draw = std::chrono::duration<double>(now - last_).count();
-        if (done < total && drawn_ && since_draw < 0.2) return;
+        // A terminal redraws the bar; a log gets a line every 10 s.
+        if (done < total && drawn_ && since_draw < (tty_ ? 0.2 : 10.0)) return;
         last_ = now;
         drawn_ = true;
         const double secs = std::chrono::duration<double>(now - start_).count();
@@ -56,9 +57,9 @@ public:
         const int fill = total ? static_cast<int>(kWidth * done / total) : kWidth;
         std::string bar(static_cast<size_t>(fill), '=');
         if (fill < kWidth) bar += '>' + std::string(static_cast<size_t>(kWidth - fill - 1), ' ');
-        std::fprintf(stderr, "\r[%s] %zu/%zu merges  %.0f/s  ETA %.0fs   ", bar.c_str(), done,
-                     total, rate, eta);
-        if (done >= total) std::fputc('\n', stderr);
+        std::fprintf(stderr, "%s[%s] %zu/%zu merges  %.0f/s  ETA %.0fs", tty_ ? "\r" : "",
+                     bar.c_str(), done, total, rate, eta);
+        if (done >= total || !tty_) std::fputc('\n', stderr);
         std::fflush(stderr);
     }
     void finish() { std::fputc('\n', stderr); }
@@ -66,6 +67,7 @@ public:
 private:
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
     bool drawn_ = false;
+    const bool tty_ = isatty(STDERR_FILENO) != 0;
 };
 
 void run_train(const TrainArgs& a) {

@@ -62,25 +62,27 @@ struct Item {
 
 class Progress {
 public:
-    Progress(bool on, uint64_t total) : on_(on), total_(std::max<uint64_t>(total, 1)) {}
+    Progress(bool on, uint64_t total)
+        : on_(on), tty_(isatty(STDERR_FILENO) != 0), total_(std::max<uint64_t>(total, 1)) {}
+    // On a terminal the bar is redrawn every 250 ms; in a log a line every 10 s.
     void update(uint64_t done, uint64_t docs, uint64_t tokens, bool final = false) {
         if (!on_) return;
         auto now = std::chrono::steady_clock::now();
-        if (!final && now - last_ < std::chrono::milliseconds(250)) return;
+        if (!final && now - last_ < std::chrono::milliseconds(tty_ ? 250 : 10000)) return;
         last_ = now;
         double frac = std::min(1.0, double(done) / double(total_));
         double secs = std::chrono::duration<double>(now - start_).count();
         int filled = int(frac * 30);
-        std::fprintf(stderr, "\r[%.*s%.*s] %5.1f%%  %.2f MB/s  %llu docs  %llu tokens", filled,
-                     "##############################", 30 - filled,
+        std::fprintf(stderr, "%s[%.*s%.*s] %5.1f%%  %.2f MB/s  %llu docs  %llu tokens",
+                     tty_ ? "\r" : "", filled, "##############################", 30 - filled,
                      "                              ", 100 * frac,
                      secs > 0 ? done / secs / 1e6 : 0.0, (unsigned long long)docs,
                      (unsigned long long)tokens);
-        if (final) std::fputc('\n', stderr);
+        if (final || !tty_) std::fputc('\n', stderr);
     }
 
 private:
-    bool on_;
+    bool on_, tty_;
     uint64_t total_;
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
 };
