@@ -78,14 +78,8 @@ cmp F/final/model.safetensors K/final/model.safetensors || fail "resumed after S
 # SIGTERM: a checkpoint at the step reached, exit 143, no temporary folders; resumed, the same
 # updates as the uninterrupted run.
 "$CLI" rl "${LONG[@]}" --out T > /dev/null 2>T.err &
-pid=$!
-for _ in $(seq 1 500); do
-    [[ -f T/rl_metrics.jsonl && $(wc -l < T/rl_metrics.jsonl) -ge 4 ]] && break
-    sleep 0.01
-done
-kill -TERM $pid
-rc=0
-wait $pid || rc=$?
+signal_after_lines TERM T/rl_metrics.jsonl 4 $!
+rc=$SIGNALLED_RC
 [ "$rc" -eq 143 ] || { cat T.err; fail "rl after SIGTERM: exit $rc, expected 143"; }
 steps=$(wc -l < T/rl_metrics.jsonl)
 [ "$steps" -lt 12 ] || fail "rl was not interrupted"

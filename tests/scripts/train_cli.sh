@@ -15,15 +15,9 @@ write_micro_model_json 64 64
 
 # Byte-level shards (DESIGN §4.3 header, 2-byte ids, no mask), ids = byte % 64.
 "$PY" - <<'PY'
-import os, struct
-def fnv(b, h=0xcbf29ce484222325):
-    for x in b:
-        h = ((h ^ x) * 0x100000001b3) & 0xffffffffffffffff
-    return h
-def shard(path, ids):
-    payload = struct.pack('<%dH' % len(ids), *ids)
-    hdr = b'NPTS' + struct.pack('<IIIQIIQ', 1, 2, 0, len(ids), 64, 0, fnv(payload))
-    open(path, 'wb').write(hdr + payload)
+import os, sys
+sys.path.insert(0, os.environ['NP_TEST_LIB'])
+from npts import shard
 text = b"the cat sat on the mat. the dog sat on the log. a cat and a dog met on the mat. " * 30
 os.makedirs('data', exist_ok=True)
 shard('data/train_000.npts', [c % 64 for c in text])

@@ -12,31 +12,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 write_micro_model_json 64 64
 "$CLI" init --config model.json --out init --seed 3 >/dev/null
 
-# Shards with a loss mask: SHARD PATH MASK where MASK is "all", "none" or "head" (targets only in
-# the first 15% of the tokens, so most sampled windows have none).
+# Shards without a mask, with one that counts no token, and with targets only in the first 15% of
+# the tokens (most sampled windows then have none).
 "$PY" - <<'PY'
-import os, struct
-def fnv(b, h=0xcbf29ce484222325):
-    for x in b:
-        h = ((h ^ x) * 0x100000001b3) & 0xffffffffffffffff
-    return h
-def shard(path, ids, mask):
-    payload = struct.pack('<%dH' % len(ids), *ids)
-    flags = 0
-    if mask is not None:
-        bits = bytearray((len(ids) + 7) // 8)
-        for j, m in enumerate(mask):
-            if m: bits[j // 8] |= 1 << (j % 8)
-        payload += bytes(bits)
-        flags = 1
-    hdr = b'NPTS' + struct.pack('<IIIQIIQ', 1, 2, flags, len(ids), 64, 0, fnv(payload))
-    open(path, 'wb').write(hdr + payload)
+import os, sys
+sys.path.insert(0, os.environ['NP_TEST_LIB'])
+from npts import shard
 text = b"the cat sat on the mat. the dog sat on the log. a cat and a dog met on the mat. " * 30
 ids = [c % 64 for c in text]
 for name, mask in [("plain", None), ("none", [0] * len(ids)),
                    ("head", [1 if j < len(ids) * 15 // 100 else 0 for j in range(len(ids))])]:
     os.makedirs(name, exist_ok=True)
-    shard(name + '/train_000.npts', ids, mask)
+    shard(name + '/train_000.npts', ids, mask=mask)
 PY
 
 base=(--init init --batch 1 --accum 1 --seq 16 --threads 1 --quiet)
@@ -75,14 +62,8 @@ cat > long.json <<'JSON'
 JSON
 "$CLI" train --config long.json --out ref --quiet >/dev/null
 "$CLI" train --config long.json --out term --quiet >/dev/null 2>term.err &
-pid=$!
-for _ in $(seq 500); do
-    [[ -f term/metrics.jsonl && $(wc -l < term/metrics.jsonl) -ge 30 ]] && break
-    sleep 0.02
-done
-kill -TERM $pid
-rc=0
-wait $pid || rc=$?
+signal_after_lines TERM term/metrics.jsonl 30 $!
+rc=$SIGNALLED_RC
 [ "$rc" -eq 143 ] || { cat term.err; fail "SIGTERM: exit $rc, expected 143"; }
 grep -q "interrupted by SIGTERM" term.err || { cat term.err; fail "no interruption message"; }
 steps=$(wc -l < term/metrics.jsonl)

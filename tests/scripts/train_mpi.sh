@@ -10,6 +10,8 @@ CLI=${1:?usage: train_mpi.sh PATH/TO/nanoprime}
 command -v mpirun >/dev/null || { echo "skip: no mpirun"; exit 77; }
 "$CLI" train --help | grep -q "MPI support on" || { echo "skip: built without MPI"; exit 77; }
 PY=/usr/bin/python3
+NP_TEST_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/lib" && pwd)
+export NP_TEST_LIB
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
@@ -28,15 +30,9 @@ cat > model.json <<'JSON'
 JSON
 "$CLI" init --config model.json --out init --seed 3 >/dev/null
 "$PY" - <<'PY'
-import os, struct
-def fnv(b, h=0xcbf29ce484222325):
-    for x in b:
-        h = ((h ^ x) * 0x100000001b3) & 0xffffffffffffffff
-    return h
-def shard(path, ids):
-    payload = struct.pack('<%dH' % len(ids), *ids)
-    hdr = b'NPTS' + struct.pack('<IIIQIIQ', 1, 2, 0, len(ids), 64, 0, fnv(payload))
-    open(path, 'wb').write(hdr + payload)
+import os, sys
+sys.path.insert(0, os.environ['NP_TEST_LIB'])
+from npts import shard
 text = b"the cat sat on the mat. the dog sat on the log. a cat and a dog met on the mat. " * 20
 os.makedirs('data', exist_ok=True)
 shard('data/train_000.npts', [c % 64 for c in text])

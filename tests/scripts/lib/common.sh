@@ -2,12 +2,28 @@
 # and jinja2 (PY), a private temporary working directory removed on exit, and fail.
 CLI=${1:?usage: $(basename "$0") PATH/TO/nanoprime}
 PY=/usr/bin/python3
+# Python helpers of the script tests (npts.py: shards written independently of the C++ writer).
+NP_TEST_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export NP_TEST_LIB
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
 export OMP_WAIT_POLICY=passive
 
 fail() { echo "FAIL: $*"; exit 1; }
+
+# signal_after_lines SIGNAL FILE N PID: waits (up to 10 s) until FILE has N lines, sends SIGNAL to
+# the background job PID and waits for it; its exit status lands in SIGNALLED_RC.
+signal_after_lines() {
+    local sig=$1 file=$2 n=$3 pid=$4
+    for _ in $(seq 500); do
+        [[ -f $file && $(wc -l < "$file") -ge $n ]] && break
+        sleep 0.02
+    done
+    kill -"$sig" "$pid" 2>/dev/null || true
+    SIGNALLED_RC=0
+    wait "$pid" || SIGNALLED_RC=$?
+}
 
 # expect_error WHAT_THE_MESSAGE_NAMES ARGS...: `nanoprime ARGS` fails cleanly (non-zero, no crash)
 # and its output names the culprit.
