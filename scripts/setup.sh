@@ -3,7 +3,8 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-dev
       libopenblas-dev libopenblas-openmp-dev libopenblas0-pthread libgtest-dev libgmock-dev libbenchmark-dev
-      python3-torch python3-numpy clang-format libopenmpi-dev openmpi-bin libedit-dev zlib1g-dev)
+      python3-torch python3-numpy clang-format libopenmpi-dev openmpi-bin libedit-dev zlib1g-dev
+      clang libclang-rt-dev libomp-dev)  # the last three: the fuzz step (tests/fuzz/smoke.sh)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
