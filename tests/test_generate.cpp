@@ -389,7 +389,7 @@ TEST(Generate, ThinkOnThinksBeforeClosing) {
     }
 }
 
-TEST(Generate, ThinkOffNeverOpensABlock) {
+TEST(Generate, ThinkOffNeverOpensNorClosesABlock) {
     const auto& tok = tiny_tokenizer();
     // It always wants to open a think block: with thinking off it never can.
     Pushy dec(tiny_decoder(4), Tokenizer::kThink, [](int64_t) { return true; });
@@ -403,4 +403,10 @@ TEST(Generate, ThinkOffNeverOpensABlock) {
     g = np::infer::generate(dec, tok, np::infer::build_prompt(tok, "1 + 2?", ThinkMode::Off), opt);
     EXPECT_EQ(std::count(g.tokens.begin(), g.tokens.end(), Tokenizer::kThink), 0);
     EXPECT_EQ(g.thinking_tokens, 0);
+    // Nor can it close a block it never opened (reasoning written as the answer, then </think>).
+    Pushy closer(tiny_decoder(4), Tokenizer::kThinkEnd, [](int64_t) { return true; });
+    g = np::infer::generate(closer, tok, np::infer::build_prompt(tok, "1 + 2?", ThinkMode::Off),
+                            opt);
+    EXPECT_EQ(std::count(g.tokens.begin(), g.tokens.end(), Tokenizer::kThinkEnd), 0);
+    EXPECT_EQ(g.answer, g.text);
 }

@@ -281,8 +281,10 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
             g.forced_close = true;
         } else {
             // Off means no thinking: a model trained to think on hard problems would otherwise
-            // open a second block after the prefilled empty one.
-            if (opt.mode == ThinkMode::Off) logits[size_t(sp.think)] = -INFINITY;
+            // open a second block after the prefilled empty one, or write its reasoning and close
+            // a block that was never opened.
+            if (opt.mode == ThinkMode::Off)
+                for (int32_t t : {sp.think, sp.think_end}) logits[size_t(t)] = -INFINITY;
             // On means thinking happens: until the block holds more than whitespace it can be
             // neither closed nor the turn ended (a model used to answering directly would close
             // the prefilled block at once).

@@ -40,9 +40,10 @@ std::vector<int32_t> build_prompt(const Tokenizer& tok, std::string_view questio
 
 struct GenerateOptions {
     // How the prompt ends: On inside the think block of the prefill (which cannot close, nor the
-    // turn end, before it holds more than whitespace), Off after the empty block (and "<think>"
-    // is never sampled), Auto at the start of the assistant turn. The prefill's text starts
-    // Generation::text, except Off's empty block, which is not part of the reply.
+    // turn end, before it holds more than whitespace), Off after the empty block (and neither
+    // "<think>" nor "</think>" is ever sampled), Auto at the start of the assistant turn. The
+    // prefill's text starts Generation::text, except Off's empty block, which is not part of the
+    // reply.
     ThinkMode mode = ThinkMode::Auto;
     int think_budget = -1;  // after this many thinking tokens "</think>" is forced; < 0: no limit
     // s1-style budget forcing the other way: while fewer than think_min tokens were thought, a
