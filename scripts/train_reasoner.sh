@@ -5,7 +5,7 @@
 # evaluated on held-out families, per task x language x difficulty, thinking on / off / auto.
 #
 #   1. data: 40k plain-text problems (pretraining) and 40k chat problems (SFT; difficulty 1
-#      answered directly, 2-4 with thinking), held-out-family evaluation sets: every task at
+#      answered directly, 2-4 with thinking; in conversations of 1 to 3 turns), held-out-family evaluation sets: every task at
 #      difficulties 1-4, and addition/subtraction at 5 digits (one beyond training)
 #   2. tokenizer (4096 BPE), shards
 #   3. pretraining (configs/reasoner_pretrain.json), thinking SFT (configs/reasoner_sft.json)
@@ -49,7 +49,7 @@ if [ ! -s "$D/sft.jsonl" ]; then
     $NP gym --task all --lang both --difficulty 1-4 --split train --n "$N" --seed 1 \
         --exclude "$D/eval.jsonl" --text --out "$D/pretrain.txt"
     $NP gym --task all --lang both --difficulty 1-4 --direct-max-difficulty 1 --split train \
-        --n "$N" --seed 2 --exclude "$D/eval.jsonl" --out "$D/sft.jsonl.tmp"
+        --n "$N" --seed 2 --exclude "$D/eval.jsonl" --turns 1-3 --out "$D/sft.jsonl.tmp"
     mv "$D/sft.jsonl.tmp" "$D/sft.jsonl"
 fi
 if [ ! -s "$D/shards/sft/summary.json" ]; then
