@@ -5,8 +5,9 @@
 # evaluated on held-out families, per task x language x difficulty, thinking on / off / auto.
 #
 #   1. data: 40k plain-text problems (pretraining) and 40k chat problems (SFT; difficulty 1
-#      answered directly, 2-4 with thinking; in conversations of 1 to 3 turns), held-out-family evaluation sets: every task at
-#      difficulties 1-4, and addition/subtraction at 5 digits (one beyond training)
+#      answered directly, 2-4 with thinking; in conversations of 1 to 3 turns), held-out-family
+#      evaluation sets: every task at difficulties 1-4, and addition/subtraction at 5 digits (one
+#      beyond training)
 #   2. tokenizer (4096 BPE), shards
 #   3. pretraining (configs/reasoner_pretrain.json), thinking SFT (configs/reasoner_sft.json)
 #   4. GRPO from the SFT checkpoint (rl, 60 steps)
