@@ -201,7 +201,9 @@ TEST(GymConversations, GroupProblemsIntoTurns) {
         const auto& m = convs[c]["messages"];
         ASSERT_EQ(m.size() % 2, 0u);
         const size_t turns = m.size() / 2;
-        if (c + 1 < convs.size()) EXPECT_TRUE(turns == 2 || turns == 3) << turns;
+        if (c + 1 < convs.size()) {
+            EXPECT_TRUE(turns == 2 || turns == 3) << turns;
+        }
         lengths.insert(turns);
         for (size_t t = 0; t < turns; ++t, ++next) {
             const auto& r = recs[next];
