@@ -64,7 +64,7 @@ void run(const RlCli& o) {
                      "interrupted by %s after step %lld: checkpoint written; continue with "
                      "nanoprime rl --resume %s\n",
                      signal_name(sig), (long long)r.steps_done, cfg.out.c_str());
-        throw ExitCode(128 + sig);
+        throw ExitCode{128 + sig};  // braces: clang 14 has no parenthesized aggregate init
     }
     std::printf("rl: %lld steps, last mean reward %.3f", (long long)r.steps_done, r.last_reward);
     if (r.last_heldout >= 0) std::printf(", held-out accuracy %.1f%%", 100 * r.last_heldout);

@@ -84,7 +84,7 @@ void run_train(const TrainCli& o, const Communicator& comm) {
                          "nanoprime train --resume %s\n",
                          signal_name(sig), (long long)r.steps_done,
                          latest_checkpoint(cfg.out).c_str(), cfg.out.c_str());
-        throw ExitCode(128 + sig);
+        throw ExitCode{128 + sig};  // braces: clang 14 has no parenthesized aggregate init
     }
     if (!comm.root()) return;
     if (r.already_finished) {
