@@ -132,7 +132,7 @@ struct Reader {
             fail(what + ": " + field + " has " + std::to_string(n) + " values, this model needs " +
                  std::to_string(v.size()));
         need(n * sizeof(T));
-        std::memcpy(v.data(), in.data() + pos, n * sizeof(T));
+        if (n) std::memcpy(v.data(), in.data() + pos, n * sizeof(T));  // an empty v has no data()
         pos += n * sizeof(T);
     }
 };
