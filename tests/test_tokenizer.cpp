@@ -317,6 +317,12 @@ TEST(TokenizerJson, HostileIdsAreRejectedBeforeAllocation) {
     // table of 4*10^8 entries allocated first.
     m = message(R"({"added_tokens": [{"id": 400000000, "content": "x", "special": true}]})");
     EXPECT_EQ(m, "bad.json: missing field 'model'");
+    m = message(R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
+                    "added_tokens": [{"id": 400000000, "content": "x", "special": true}]})");
+    EXPECT_NE(m.find("bad.json: added_tokens[0].id " + range), std::string::npos) << m;
+    m = message(R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
+                    "added_tokens": [{"id": 4, "content": "x", "special": true}]})");
+    EXPECT_NE(m.find("bad.json: pre_tokenizer is missing"), std::string::npos) << m;
     m = message(with([](auto& j) { j["added_tokens"][0]["id"] = 400000000; }));
     EXPECT_NE(m.find("bad.json: added_tokens[0].id " + range), std::string::npos) << m;
     m = message(with([](auto& j) { j["added_tokens"][0]["id"] = 1e10; }));

@@ -284,8 +284,7 @@ void safetensors_seeds() {
                st_file(R"({"z":{"dtype":"F32","shape":[4294967296,4294967296,0],)"
                        R"("data_offsets":[0,0]}})",
                        ""));
-    regression("safetensors", "header_length_huge.safetensors",
-               raw<uint64_t>(uint64_t(1) << 62) + "{}");
+    seed("safetensors", "header_length_huge.safetensors", raw<uint64_t>(uint64_t(1) << 62) + "{}");
 }
 
 // ---- tokenizer ---------------------------------------------------------------------------------
@@ -329,9 +328,12 @@ void tokenizer_seeds() {
     hostile("pre_tokenizer_sequence_of_numbers.json", [](json& x) {
         x["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", {1, 2}}};
     });
+    // An added token with id 4*10^8 beside an empty vocabulary: the table was allocated before
+    // the missing pre_tokenizer was reported.
     regression("tokenizer", "added_id_4e8_only.json",
                std::string(1, '\0') +
-                   R"({"added_tokens":[{"id":400000000,"content":"x","special":true}]})");
+                   R"({"model":{"type":"BPE","vocab":{},"merges":[]},)"
+                   R"("added_tokens":[{"id":400000000,"content":"x","special":true}]})");
 }
 
 // ---- shards ------------------------------------------------------------------------------------
@@ -383,7 +385,6 @@ void config_seeds() {
         x["mamba"]["expand"] = 4;
         x["mamba"]["head_dim"] = 1 << 30;
     });
-    hostile("norm_eps_inf.json", [](json& x) { x["norm_eps"] = 1e308; });
     regression("config", "norm_eps_overflow_literal.json",
                R"({"architecture":"nanoprime","vocab_size":4096,"d_model":256,"n_layers":8,)"
                R"("layer_pattern":"MMMA","tie_embeddings":true,"norm_eps":1e999,)"
