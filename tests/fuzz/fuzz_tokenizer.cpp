@@ -3,6 +3,7 @@
 // merges.txt separated by a "\n--8<--\n" line. An accepted tokenizer must decode every encoding
 // back to its text (unless it adds prefix spaces or strips around added tokens), and write a
 // tokenizer.json that loads into the same encoder.
+#include <algorithm>
 #include <optional>
 
 #include "fuzz_common.h"
@@ -41,7 +42,9 @@ void check_round_trips(const np::Tokenizer& tok, std::string_view extra) {
         NP_FUZZ_CHECK(!invertible || tok.decode(ids) == s);
         NP_FUZZ_CHECK(!invertible || tok.decode(ids2) == s);
     }
-    for (int32_t id = 0; id < tok.vocab_size(); id++)
+    // The ends of the id range (an unused id throws, and ids may be sparse up to the limit).
+    for (int32_t id = 0; id < tok.vocab_size();
+         id = id == 255 ? std::max(256, tok.vocab_size() - 256) : id + 1)
         np::fuzz::accepts([&] { tok.id_to_piece(id); });
     // The writer and the reader agree: the written tokenizer.json encodes the same way.
     const np::Tokenizer again = np::Tokenizer::from_json(tok.to_json(), "round trip");
