@@ -14,8 +14,7 @@ struct LoadOptions {
     // into the ternary engine. Ignored for .gguf files.
     bool reference = false;
     std::string tokenizer_path;  // overrides the model's own tokenizer when not empty
-    // .gguf files: recompute every tensor's CRC-32 and refuse a file whose data changed (a
-    // fraction of the load time: zlib's CRC runs at memory speed).
+    // .gguf files: recompute every tensor's CRC-32 and refuse a file whose data changed.
     bool check_tensors = true;
 };
 
