@@ -1,9 +1,11 @@
 // The packed engine against the fp32 model: logits of the whole forward, prefill vs token-by-token
-// decode (bit-identical), document restarts, and greedy generations of the reference decoder.
+// decode (bit-identical), document restarts, greedy generations of the reference decoder, and
+// batched runs over several slots against each sequence alone (bit-identical).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "infer/export.h"
 #include "infer/packed_decoder.h"
@@ -164,6 +166,98 @@ TEST(PackedDecoder, GreedyGenerationsMatchReference) {
         }
         EXPECT_EQ(ga, gb) << "prompt " << prompt;
     }
+}
+
+// Several sequences through one engine, each step mixing prompt chunks of some slots with single
+// decode tokens of others (and a document restart), against each sequence alone on its own
+// decoder fed the same pieces: the logits agree bit for bit.
+TEST(PackedEngine, BatchedSlotsMatchEachSequenceAloneBitwise) {
+    for (size_t gemm_work : {size_t(1) << 15, size_t(0)})
+        for (const char* pattern : {"MMAMA", "AM"}) {
+            Model<float> m(small_config(pattern));
+            m.init_random(23);
+            auto pm = PackedModel::from_checkpoint(m, kern::TernaryFormat::TQ2_0);
+            const int V = m.cfg.vocab_size, S = 5, chunk = 16;
+            infer::PackedEngine batch(pm, S, S * chunk);
+            batch.set_gemm_attention_min_work(gemm_work);
+            std::vector<std::unique_ptr<PackedDecoder>> alone;
+            std::vector<std::vector<int32_t>> prompt(S);
+            std::vector<size_t> fed(S, 0);
+            std::mt19937 rng(5);
+            for (int s = 0; s < S; s++) {
+                alone.push_back(std::make_unique<PackedDecoder>(pm, chunk));
+                alone.back()->set_gemm_attention_min_work(gemm_work);
+                prompt[s] = tokens_for(m.cfg, 3 + 11 * s, 40 + unsigned(s));
+                if (s == 2) prompt[s][7] = 0;  // a second document inside the prompt
+            }
+            std::vector<std::vector<float>> lb(S, std::vector<float>(V)),
+                la(S, std::vector<float>(V));
+            std::vector<int32_t> next(S, 0);
+            for (int step = 0; step < 30; step++) {
+                std::vector<infer::PackedEngine::Segment> segs;
+                std::vector<std::vector<int32_t>> pieces(S);
+                for (int s = 0; s < S; s++) {
+                    if (step < s) continue;                 // slots join at different steps
+                    if (step % 4 == 3 && s == 1) continue;  // and sit some steps out
+                    if (fed[s] < prompt[s].size()) {
+                        size_t end = std::min(prompt[s].size(), fed[s] + 1 + rng() % chunk);
+                        for (size_t i = fed[s] + 1; i < end; i++)
+                            if (prompt[s][i] == 0) end = i;  // a segment holds one document
+                        pieces[s].assign(prompt[s].begin() + ptrdiff_t(fed[s]),
+                                         prompt[s].begin() + ptrdiff_t(end));
+                        fed[s] = end;
+                    } else {
+                        pieces[s] = {next[s]};
+                    }
+                    segs.push_back({s, pieces[s], lb[s].data()});
+                }
+                batch.run(segs);
+                for (const auto& sg : segs) {
+                    alone[size_t(sg.slot)]->prefill(pieces[size_t(sg.slot)], la[size_t(sg.slot)]);
+                    ASSERT_EQ(lb[size_t(sg.slot)], la[size_t(sg.slot)])
+                        << pattern << " slot " << sg.slot << " step " << step;
+                    ASSERT_EQ(batch.n_past(sg.slot), alone[size_t(sg.slot)]->n_past());
+                    next[size_t(sg.slot)] =
+                        int32_t(std::max_element(la[size_t(sg.slot)].begin() + 1,
+                                                 la[size_t(sg.slot)].end()) -
+                                la[size_t(sg.slot)].begin());
+                }
+            }
+            // Resetting one slot leaves the others as they are.
+            batch.reset(3);
+            EXPECT_EQ(batch.n_past(3), 0);
+            EXPECT_EQ(batch.n_past(4), alone[4]->n_past());
+            const infer::PackedEngine::Segment seg{4, std::span<const int32_t>(&next[4], 1),
+                                                   lb[4].data()};
+            batch.run({&seg, 1});
+            alone[4]->step(next[4], la[4]);
+            EXPECT_EQ(lb[4], la[4]);
+        }
+}
+
+TEST(PackedEngine, RefusesMalformedRuns) {
+    Model<float> m(small_config("MA"));
+    m.init_random(2);
+    infer::PackedEngine e(PackedModel::from_checkpoint(m, kern::TernaryFormat::TQ2_0), 2, 4);
+    std::vector<float> lg(m.cfg.vocab_size);
+    const std::vector<int32_t> ok = {0, 5, 6}, inner_zero = {0, 5, 0}, five = {1, 2, 3, 4, 5};
+    using Seg = infer::PackedEngine::Segment;
+    auto refuses = [&](std::vector<Seg> segs, const std::string& what) {
+        try {
+            e.run(segs);
+            ADD_FAILURE() << "accepted: " << what;
+        } catch (const Error& err) {
+            EXPECT_NE(std::string(err.what()).find(what), std::string::npos) << err.what();
+        }
+    };
+    refuses({{2, ok, nullptr}}, "slot 2 outside");
+    refuses({{0, ok, nullptr}, {0, {ok.data(), 1}, nullptr}}, "appears twice");
+    refuses({{0, inner_zero, nullptr}}, "token id 0 inside a segment");
+    refuses({{0, five, nullptr}}, "at most 4");
+    refuses({{1, {}, nullptr}}, "at least one token");
+    EXPECT_EQ(e.n_past(0), 0);  // nothing ran
+    e.run(std::vector<Seg>{{0, ok, lg.data()}});
+    EXPECT_EQ(e.n_past(0), 3);
 }
 
 }  // namespace

@@ -207,128 +207,107 @@ void TextStream::finish() {
     emit(text_.size());
 }
 
-Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t> prompt,
-                    const GenerateOptions& opt, const StreamCallback& on_piece,
-                    size_t already_fed) {
-    validate(opt);
-    const SpecialIds sp = special_ids_of(tok);
-    if (!sp.has_chat() || sp.end_of_text < 0)
+GenerationState::GenerationState(const Tokenizer& tok, std::span<const int32_t> prompt,
+                                 const GenerateOptions& opt, StreamCallback on_piece)
+    : tok_(tok),
+      opt_(opt),
+      sp_(special_ids_of(tok)),
+      usable_(0),
+      prompt_size_(int64_t(prompt.size())),
+      sampler_((validate(opt), opt.sampling)),
+      stream_(opt.stop, std::move(on_piece)) {
+    if (!sp_.has_chat() || sp_.end_of_text < 0)
         fail("generate: the tokenizer lacks NanoPrime's special tokens (see tokenizer convert)");
-    if (prompt.size() <= already_fed)
-        fail("generate: the prompt has " + std::to_string(prompt.size()) +
-             " tokens, nothing beyond the " + std::to_string(already_fed) +
-             " the decoder already holds");
     if (opt.ctx > 0 && int64_t(prompt.size()) >= opt.ctx)
         fail("generate: the prompt is " + std::to_string(prompt.size()) +
              " tokens, which leaves no room in the context of " + std::to_string(opt.ctx) +
              " tokens (-c/--ctx-size; shorten the prompt or raise the context)");
-    if (already_fed == 0)
-        dec.reset();
-    else if (dec.n_past() != int64_t(already_fed))
-        fail("generate: the decoder holds " + std::to_string(dec.n_past()) + " tokens, expected " +
-             std::to_string(already_fed));
-    const int32_t V = dec.config().vocab_size;
-    // Ids past the tokenizer's vocabulary cannot be decoded, so they are never chosen.
-    const size_t usable = size_t(std::min(V, tok.vocab_size()));
-    std::vector<float> logits(static_cast<size_t>(V));
-    const std::span<const float> choices(logits.data(), usable);
-
-    Sampler sampler(opt.sampling);
+    usable_ = size_t(tok.vocab_size());
     const size_t window = size_t(opt.sampling.repeat_last_n);
     for (size_t i = prompt.size() > window ? prompt.size() - window : 0; i < prompt.size(); ++i)
-        sampler.accept(prompt[i]);
-
-    Generation g;
-    g.prompt_tokens = int64_t(prompt.size() - already_fed);
-    auto t0 = std::chrono::steady_clock::now();
-    dec.prefill(prompt.subspan(already_fed), logits);
-    g.prefill_seconds = seconds_since(t0);
-    t0 = std::chrono::steady_clock::now();
-
-    TextStream stream(opt.stop, on_piece);
-    bool in_think = false;
-    // Whether a token's bytes belong to the think block (its tags included); tracks the block.
-    auto thinking_piece = [&](int32_t t) {
-        const bool th = in_think || t == sp.think || t == sp.think_end;
-        if (t == sp.think) in_think = true;
-        if (t == sp.think_end) in_think = false;
-        return th;
-    };
+        sampler_.accept(prompt[i]);
     // Off's empty block is part of the prompt, not of the reply: it is not shown.
     if (opt.mode != ThinkMode::Off)
         for (int32_t t : think_prefill(tok, opt.mode))
-            stream.push(tok.id_to_bytes(t), thinking_piece(t), false);
-    bool thought = false;  // the think block holds more than whitespace
+            stream_.push(tok.id_to_bytes(t), thinking_piece(t), false);
+}
 
-    std::vector<int32_t> forced;
-    size_t forced_pos = 0;
-    while (true) {
-        int32_t next;
-        bool was_forced = false;
-        if (forced_pos < forced.size()) {
-            next = forced[forced_pos++];
+// Whether a token's bytes belong to the think block (its tags included); tracks the block.
+bool GenerationState::thinking_piece(int32_t t) {
+    const bool th = in_think_ || t == sp_.think || t == sp_.think_end;
+    if (t == sp_.think) in_think_ = true;
+    if (t == sp_.think_end) in_think_ = false;
+    return th;
+}
+
+int32_t GenerationState::next(std::span<float> logits) {
+    if (done_) fail("generate: the generation has ended");
+    int32_t next;
+    bool was_forced = false;
+    if (forced_pos_ < forced_.size()) {
+        next = forced_[forced_pos_++];
+        was_forced = true;
+    } else if (in_think_ && opt_.think_budget >= 0 && g_.thinking_tokens >= opt_.think_budget) {
+        forced_.clear();
+        const bool newline = !g_.tokens.empty() && !tok_.id_to_bytes(g_.tokens.back()).empty() &&
+                             tok_.id_to_bytes(g_.tokens.back()).back() == '\n';
+        if (!newline) forced_ = encode_before_text(tok_, "\n");
+        forced_.push_back(sp_.think_end);
+        for (int32_t t : encode_before_text(tok_, "\n\n")) forced_.push_back(t);
+        forced_pos_ = 0;
+        next = forced_[forced_pos_++];
+        was_forced = true;
+        g_.forced_close = true;
+    } else {
+        // Off means no thinking: a model trained to think on hard problems would otherwise
+        // open a second block after the prefilled empty one, or write its reasoning and close
+        // a block that was never opened.
+        if (opt_.mode == ThinkMode::Off)
+            for (int32_t t : {sp_.think, sp_.think_end}) logits[size_t(t)] = -INFINITY;
+        // On means thinking happens: until the block holds more than whitespace it can be
+        // neither closed nor the turn ended (a model used to answering directly would close
+        // the prefilled block at once).
+        if (opt_.mode == ThinkMode::On && in_think_ && !thought_)
+            for (int32_t t : {sp_.think_end, sp_.im_end, sp_.end_of_text})
+                logits[size_t(t)] = -INFINITY;
+        next = sampler_.sample(logits.first(std::min(usable_, logits.size())));
+        if (next == sp_.think_end && in_think_ && g_.thinking_tokens < opt_.think_min) {
+            forced_ = encode_before_text(tok_, opt_.wait_text);
+            forced_pos_ = 0;
+            next = forced_[forced_pos_++];
             was_forced = true;
-        } else if (in_think && opt.think_budget >= 0 && g.thinking_tokens >= opt.think_budget) {
-            forced.clear();
-            const bool newline = !g.tokens.empty() && !tok.id_to_bytes(g.tokens.back()).empty() &&
-                                 tok.id_to_bytes(g.tokens.back()).back() == '\n';
-            if (!newline) forced = encode_before_text(tok, "\n");
-            forced.push_back(sp.think_end);
-            for (int32_t t : encode_before_text(tok, "\n\n")) forced.push_back(t);
-            forced_pos = 0;
-            next = forced[forced_pos++];
-            was_forced = true;
-            g.forced_close = true;
-        } else {
-            // Off means no thinking: a model trained to think on hard problems would otherwise
-            // open a second block after the prefilled empty one, or write its reasoning and close
-            // a block that was never opened.
-            if (opt.mode == ThinkMode::Off)
-                for (int32_t t : {sp.think, sp.think_end}) logits[size_t(t)] = -INFINITY;
-            // On means thinking happens: until the block holds more than whitespace it can be
-            // neither closed nor the turn ended (a model used to answering directly would close
-            // the prefilled block at once).
-            if (opt.mode == ThinkMode::On && in_think && !thought)
-                for (int32_t t : {sp.think_end, sp.im_end, sp.end_of_text})
-                    logits[size_t(t)] = -INFINITY;
-            next = sampler.sample(choices);
-            if (next == sp.think_end && in_think && g.thinking_tokens < opt.think_min) {
-                forced = encode_before_text(tok, opt.wait_text);
-                forced_pos = 0;
-                next = forced[forced_pos++];
-                was_forced = true;
-                g.waits++;
-            }
+            g_.waits++;
         }
-        g.tokens.push_back(next);
-        sampler.accept(next);
-        if (sp.is_end(next)) {
-            g.stop_reason = StopReason::EndOfTurn;
-            break;
-        }
-        if (in_think && !was_forced && next != sp.think_end) {
-            g.thinking_tokens++;
-            const std::string& bytes = tok.id_to_bytes(next);
-            thought |= bytes.find_first_not_of(" \t\r\n") != std::string::npos;
-        }
-        if (stream.push(tok.id_to_bytes(next), thinking_piece(next))) {
-            g.stop_reason = StopReason::StopString;
-            break;
-        }
-        if (int(g.tokens.size()) >= opt.max_tokens) {
-            g.stop_reason = StopReason::MaxTokens;
-            break;
-        }
-        if (opt.ctx > 0 && int64_t(prompt.size() + g.tokens.size()) >= opt.ctx) {
-            g.stop_reason = StopReason::ContextFull;
-            break;
-        }
-        dec.step(next, logits);
     }
-    stream.finish();
-    g.decode_seconds = seconds_since(t0);
+    g_.tokens.push_back(next);
+    sampler_.accept(next);
+    if (sp_.is_end(next)) {
+        g_.stop_reason = StopReason::EndOfTurn;
+        done_ = true;
+        return next;
+    }
+    if (in_think_ && !was_forced && next != sp_.think_end) {
+        g_.thinking_tokens++;
+        const std::string& bytes = tok_.id_to_bytes(next);
+        thought_ |= bytes.find_first_not_of(" \t\r\n") != std::string::npos;
+    }
+    if (stream_.push(tok_.id_to_bytes(next), thinking_piece(next))) {
+        g_.stop_reason = StopReason::StopString;
+        done_ = true;
+    } else if (int(g_.tokens.size()) >= opt_.max_tokens) {
+        g_.stop_reason = StopReason::MaxTokens;
+        done_ = true;
+    } else if (opt_.ctx > 0 && prompt_size_ + int64_t(g_.tokens.size()) >= opt_.ctx) {
+        g_.stop_reason = StopReason::ContextFull;
+        done_ = true;
+    }
+    return next;
+}
 
-    g.text = stream.text();
+Generation GenerationState::finish() {
+    stream_.finish();
+    Generation g = g_;
+    g.text = stream_.text();
     const size_t open = g.text.find("<think>"), close = g.text.find("</think>");
     if (close != std::string::npos) {
         const size_t body = open != std::string::npos && open < close ? open + 7 : 0;
@@ -339,6 +318,36 @@ Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t>
     } else {
         g.answer = g.text;
     }
+    return g;
+}
+
+Generation generate(Decoder& dec, const Tokenizer& tok, std::span<const int32_t> prompt,
+                    const GenerateOptions& opt, const StreamCallback& on_piece,
+                    size_t already_fed) {
+    GenerationState state(tok, prompt, opt, on_piece);
+    if (prompt.size() <= already_fed)
+        fail("generate: the prompt has " + std::to_string(prompt.size()) +
+             " tokens, nothing beyond the " + std::to_string(already_fed) +
+             " the decoder already holds");
+    if (already_fed == 0)
+        dec.reset();
+    else if (dec.n_past() != int64_t(already_fed))
+        fail("generate: the decoder holds " + std::to_string(dec.n_past()) + " tokens, expected " +
+             std::to_string(already_fed));
+    std::vector<float> logits(static_cast<size_t>(dec.config().vocab_size));
+    auto t0 = std::chrono::steady_clock::now();
+    dec.prefill(prompt.subspan(already_fed), logits);
+    const double prefill_seconds = seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    while (true) {
+        const int32_t next = state.next(logits);
+        if (state.done()) break;
+        dec.step(next, logits);
+    }
+    Generation g = state.finish();
+    g.prompt_tokens = int64_t(prompt.size() - already_fed);
+    g.prefill_seconds = prefill_seconds;
+    g.decode_seconds = seconds_since(t0);
     return g;
 }
 

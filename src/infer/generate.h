@@ -12,6 +12,7 @@
 #include "data/chat.h"
 #include "infer/decoder.h"
 #include "infer/sampler.h"
+#include "tokenizer/specials.h"
 #include "tokenizer/tokenizer.h"
 
 namespace np::infer {
@@ -110,6 +111,37 @@ private:
     std::vector<uint8_t> thinking_;  // per byte of text_
     size_t emitted_ = 0;             // text_[0, emitted_) was passed on
     size_t scan_from_ = 0;           // no stop string starts before this
+};
+
+// One generation as a state machine, for callers that run the decoder themselves (a server runs
+// many at once through one batched step): after the prompt is fed, next(logits) picks the token
+// to feed (sampled, or forced by the thinking rules), until done(). The last token it returns when
+// done() turns true is not fed. generate() below is the one-sequence loop around it.
+class GenerationState {
+public:
+    // Throws np::Error as generate() does on bad options or a tokenizer without the specials.
+    GenerationState(const Tokenizer& tok, std::span<const int32_t> prompt,
+                    const GenerateOptions& opt, StreamCallback on_piece = {});
+    // logits [V] after the last fed token (masked in place by the thinking rules).
+    int32_t next(std::span<float> logits);
+    bool done() const { return done_; }
+    const Generation& generation() const { return g_; }
+    // After done(): the text split into thinking and answer; the stream flushed.
+    Generation finish();
+
+private:
+    const Tokenizer& tok_;
+    GenerateOptions opt_;
+    SpecialIds sp_;
+    size_t usable_;  // ids past the tokenizer's vocabulary cannot be decoded: never chosen
+    int64_t prompt_size_;
+    Sampler sampler_;
+    TextStream stream_;
+    Generation g_;
+    bool in_think_ = false, thought_ = false, done_ = false;
+    std::vector<int32_t> forced_;
+    size_t forced_pos_ = 0;
+    bool thinking_piece(int32_t t);
 };
 
 // Generates a continuation of `prompt`. The decoder must hold exactly prompt[0, already_fed)
