@@ -4,6 +4,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-dev
       libopenblas-dev libopenblas-openmp-dev libopenblas0-pthread libgtest-dev libgmock-dev libbenchmark-dev
       python3-torch python3-numpy clang-format libopenmpi-dev openmpi-bin libedit-dev zlib1g-dev
+      libcpp-httplib-dev chromium  # chromium: the web chat's browser test
       clang libclang-rt-dev libomp-dev)  # the last three: the fuzz step (tests/fuzz/smoke.sh)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "tiny_chat.h"
 #include "tokenizer/bpe_train.h"
+#include "tokenizer/role_specials.h"
 
 namespace {
 
@@ -138,6 +139,29 @@ TEST(Generate, MaxTokensAndDecoderState) {
     EXPECT_EQ(dec.n_past(), int64_t(prompt.size() + g.tokens.size() - 1));
     opt.max_tokens = 0;
     EXPECT_THROW(np::infer::generate(dec, tok, prompt, opt), np::Error);
+}
+
+// ignore_eos: a model whose every step prefers to end the turn still runs to max_tokens.
+TEST(Generate, IgnoreEosRunsToMaxTokens) {
+    const auto& tok = tiny_tokenizer();
+    const auto sp = np::special_ids_of(tok);
+    auto model = tiny_model(tok.vocab_size(), 5);
+    // The head is tied: an embedding row far out makes that token the argmax almost everywhere.
+    float* e = model.param("embed.weight");
+    for (int i = 0; i < model.cfg.d_model; i++)
+        e[size_t(sp.im_end) * model.cfg.d_model + i] *= 500.f;
+    np::infer::ReferenceDecoder dec(std::move(model));
+    const auto prompt = np::infer::build_prompt(tok, "What is 4 + 5?", ThinkMode::Off);
+    np::infer::GenerateOptions opt;
+    opt.mode = ThinkMode::Off;
+    opt.max_tokens = 12;
+    const auto ends = np::infer::generate(dec, tok, prompt, opt);
+    ASSERT_EQ(ends.stop_reason, np::infer::StopReason::EndOfTurn);  // the premise
+    opt.ignore_eos = true;
+    const auto g = np::infer::generate(dec, tok, prompt, opt);
+    EXPECT_EQ(g.stop_reason, np::infer::StopReason::MaxTokens);
+    EXPECT_EQ(g.tokens.size(), 12u);
+    for (int32_t t : g.tokens) EXPECT_FALSE(sp.is_end(t));
 }
 
 TEST(Generate, GreedyDeterministicAndSeeded) {

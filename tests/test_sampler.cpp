@@ -207,3 +207,30 @@ TEST(Sampler, ValidationNamesTheFlag) {
 }
 
 }  // namespace
+
+namespace np::infer {
+namespace {
+
+// OpenAI's penalties on the recent tokens: frequency scales with the count, presence applies once.
+TEST(SamplerPenalties, PresenceAndFrequencyFollowOpenAI) {
+    const std::vector<float> logits = {1.0f, 0.9f, 0.0f};
+    auto pick = [&](float presence, float frequency) {
+        SamplerOptions o;
+        o.presence_penalty = presence, o.frequency_penalty = frequency;
+        Sampler s(o);
+        s.accept(0), s.accept(0), s.accept(2);
+        return s.sample(logits);
+    };
+    EXPECT_EQ(pick(0, 0), 0);
+    EXPECT_EQ(pick(0.05f, 0), 0);  // 1.0 - 0.05 > 0.9
+    EXPECT_EQ(pick(0.2f, 0), 1);   // 1.0 - 0.2 < 0.9
+    EXPECT_EQ(pick(0, 0.04f), 0);  // 1.0 - 2 * 0.04 > 0.9
+    EXPECT_EQ(pick(0, 0.06f), 1);  // 1.0 - 2 * 0.06 < 0.9: counted twice
+    EXPECT_EQ(pick(-0.5f, 0), 0);  // negative values reward repeats
+    SamplerOptions bad;
+    bad.presence_penalty = 2.5f;
+    EXPECT_THROW(validate(bad), Error);
+}
+
+}  // namespace
+}  // namespace np::infer

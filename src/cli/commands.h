@@ -21,4 +21,5 @@ void register_generate_commands(CLI::App& app);  // generate, chat (cmd_generate
 void register_rl_commands(CLI::App& app);        // rl                              (cmd_rl.cpp)
 void register_bench_commands(CLI::App& app);     // bench                           (cmd_bench.cpp)
 void register_perplexity_commands(CLI::App& app);  // perplexity (cmd_perplexity.cpp)
+void register_serve_commands(CLI::App& app);       // serve (cmd_serve.cpp)
 }  // namespace np::cli

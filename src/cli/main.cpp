@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
     np::cli::register_generate_commands(app);
     np::cli::register_bench_commands(app);
     np::cli::register_perplexity_commands(app);
+    np::cli::register_serve_commands(app);
     if (report_unknown_command(app, argc, argv)) return 2;
     try {
         app.parse(argc, argv);

@@ -270,6 +270,8 @@ int32_t GenerationState::next(std::span<float> logits) {
         if (opt_.mode == ThinkMode::On && in_think_ && !thought_)
             for (int32_t t : {sp_.think_end, sp_.im_end, sp_.end_of_text})
                 logits[size_t(t)] = -INFINITY;
+        if (opt_.ignore_eos)
+            for (int32_t t : {sp_.im_end, sp_.end_of_text}) logits[size_t(t)] = -INFINITY;
         next = sampler_.sample(logits.first(std::min(usable_, logits.size())));
         if (next == sp_.think_end && in_think_ && g_.thinking_tokens < opt_.think_min) {
             forced_ = encode_before_text(tok_, opt_.wait_text);

@@ -58,6 +58,10 @@ struct GenerateOptions {
     int64_t ctx = 0;
     SamplerOptions sampling;
     std::vector<std::string> stop;  // generation ends before the first occurrence of any of them
+    // The turn never ends on its own: <|im_end|> and <|endoftext|> are never sampled, generation
+    // runs to max_tokens or the context (load tests and benchmarks; vLLM's and llama-server's
+    // ignore_eos).
+    bool ignore_eos = false;
 };
 
 // Throws np::Error naming the flag (--max-tokens, --stop, the sampling flags).

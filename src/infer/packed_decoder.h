@@ -21,6 +21,9 @@ public:
     int64_t n_past() const override { return engine_.n_past(0); }
 
     const PackedModel& model() const { return engine_.model(); }
+    const std::shared_ptr<const PackedModel>& shared_model() const {
+        return engine_.shared_model();
+    }
     void set_gemm_attention_min_work(size_t w) { engine_.set_gemm_attention_min_work(w); }
     // Cached tokens of the current document and the bytes the caches hold now.
     int position() const { return engine_.position(0); }

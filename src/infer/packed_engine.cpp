@@ -67,6 +67,7 @@ void PackedEngine::start_document(Slot& s) {
     for (auto& st : s.mla) st.cq.clear(), st.inv_s.clear(), st.k_rope.clear();
     s.pos = 0;
     s.started = true;
+    s.document = ++documents_;
 }
 
 void PackedEngine::reset(int slot) {
@@ -74,6 +75,36 @@ void PackedEngine::reset(int slot) {
     start_document(s);
     s.started = false;
     s.n_past = 0;
+}
+
+PackedEngine::Checkpoint PackedEngine::checkpoint(int slot) const {
+    const Slot& s = slots_.at(size_t(slot));
+    Checkpoint cp;
+    cp.conv.resize(s.mamba.size());
+    cp.ssm.resize(s.mamba.size());
+    for (size_t l = 0; l < s.mamba.size(); l++)
+        cp.conv[l] = s.mamba[l].conv, cp.ssm[l] = s.mamba[l].ssm;
+    cp.pos = s.pos;
+    cp.n_past = s.n_past;
+    cp.document = s.started ? s.document : 0;
+    return cp;
+}
+
+bool PackedEngine::rewind(int slot, const Checkpoint& cp) {
+    Slot& s = slots_.at(size_t(slot));
+    if (cp.document == 0 || !s.started || cp.document != s.document || cp.pos > s.pos) return false;
+    for (size_t l = 0; l < s.mamba.size(); l++)
+        s.mamba[l].conv = cp.conv[l], s.mamba[l].ssm = cp.ssm[l];
+    const ModelConfig& cfg = model_->config();
+    for (auto& st : s.mla) {
+        if (st.inv_s.empty()) continue;
+        st.cq.resize(size_t(cp.pos) * cfg.mla.kv_rank);
+        st.inv_s.resize(size_t(cp.pos));
+        st.k_rope.resize(size_t(cp.pos) * cfg.mla.qk_rope_dim);
+    }
+    s.pos = cp.pos;
+    s.n_past = cp.n_past;
+    return true;
 }
 
 size_t PackedEngine::cache_bytes(int slot) const {

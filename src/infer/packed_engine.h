@@ -45,9 +45,24 @@ public:
 
     // Drops the slot's state: its next token starts a new document.
     void reset(int slot);
+
+    // A slot's state at one point of its current document, to come back to later: the recurrent
+    // state cannot be rewound, so it is copied (a few KB per Mamba layer), while the latent caches
+    // only grow and are cut back to their length at the mark.
+    struct Checkpoint {
+        std::vector<std::vector<float>> conv, ssm;  // by layer (empty for MLA layers)
+        int pos = 0;
+        int64_t n_past = 0;
+        uint64_t document = 0;  // which document of the slot (0: no checkpoint)
+    };
+    Checkpoint checkpoint(int slot) const;
+    // Back to the checkpoint: false (nothing changed) when the slot has started another document
+    // since, or was reset.
+    bool rewind(int slot, const Checkpoint& cp);
     int n_slots() const { return int(slots_.size()); }
     int max_rows() const { return max_rows_; }
     const PackedModel& model() const { return *model_; }
+    const std::shared_ptr<const PackedModel>& shared_model() const { return model_; }
     // Tokens fed to the slot since reset, position inside its current document, and the bytes its
     // latent caches hold now.
     int64_t n_past(int slot) const { return slots_.at(size_t(slot)).n_past; }
@@ -74,6 +89,7 @@ private:
         int pos = 0;                         // position inside the current document
         bool started = false;
         int64_t n_past = 0;
+        uint64_t document = 0;  // counts the documents started by any slot: tells checkpoints apart
     };
     // A segment of the current run: its rows [row0, row0 + R) of the activations.
     struct Rows {
@@ -94,6 +110,7 @@ private:
     int max_rows_;
     std::vector<Slot> slots_;
     std::vector<Rows> rows_;  // the segments of the current run
+    uint64_t documents_ = 0;
     // Scratch, sized for max_rows_ tokens at construction and reused: no allocation per token.
     kern::QuantizedActs xq_, lat_q_;
     std::vector<float> x_, n_, tmp_, a_, b_, c_, d_;

@@ -19,6 +19,12 @@ void validate(const SamplerOptions& o) {
     if (!(o.repetition_penalty > 0) || !std::isfinite(o.repetition_penalty))
         fail("--repeat-penalty: expected a finite value > 0 (1: off), got " +
              std::to_string(o.repetition_penalty));
+    if (!(std::fabs(o.presence_penalty) <= 2))
+        fail("--presence-penalty: expected a value in [-2, 2] (0: off), got " +
+             std::to_string(o.presence_penalty));
+    if (!(std::fabs(o.frequency_penalty) <= 2))
+        fail("--frequency-penalty: expected a value in [-2, 2] (0: off), got " +
+             std::to_string(o.frequency_penalty));
     if (o.repeat_last_n < 0)
         fail("--repeat-last-n: expected >= 0, got " + std::to_string(o.repeat_last_n));
 }
@@ -51,17 +57,21 @@ int32_t Sampler::sample(std::span<const float> logits) {
     cand_.resize(V);
     for (size_t i = 0; i < V; ++i) cand_[i] = {logits[i], int32_t(i), 0.0};
 
-    if (opt_.repetition_penalty != 1 && !recent_.empty()) {
-        seen_.resize(V);
+    const bool additive = opt_.presence_penalty != 0 || opt_.frequency_penalty != 0;
+    if ((opt_.repetition_penalty != 1 || additive) && !recent_.empty()) {
+        seen_.resize(V);  // occurrences of each recent token
+        for (int32_t t : recent_)
+            if (t >= 0 && size_t(t) < V) seen_[size_t(t)]++;
         const float r = opt_.repetition_penalty;
         for (int32_t t : recent_) {
-            if (t < 0 || size_t(t) >= V || seen_[size_t(t)]) continue;
-            seen_[size_t(t)] = 1;
+            if (t < 0 || size_t(t) >= V || seen_[size_t(t)] == 0) continue;
             float& l = cand_[size_t(t)].logit;
-            l = l > 0 ? l / r : l * r;
+            if (r != 1) l = l > 0 ? l / r : l * r;
+            // OpenAI's penalties: the count times frequency_penalty, plus presence_penalty once.
+            if (additive)
+                l -= float(seen_[size_t(t)]) * opt_.frequency_penalty + opt_.presence_penalty;
+            seen_[size_t(t)] = 0;  // penalise each token once
         }
-        for (int32_t t : recent_)
-            if (t >= 0 && size_t(t) < V) seen_[size_t(t)] = 0;
     }
 
     // Higher logit first; equal logits by lower id, so every choice below is deterministic.

@@ -1,6 +1,6 @@
-// Next-token sampling from logits (issue 5 item 4): repetition penalty, top-k, temperature, top-p,
-// min-p, in that order (the order of Hugging Face's logits processors; top-k before temperature
-// is the same as after it). Deterministic: its own RNG seeded by `seed`.
+// Next-token sampling from logits: repetition, presence and frequency penalties, top-k,
+// temperature, top-p, min-p, in that order (the order of Hugging Face's logits processors; top-k
+// before temperature is the same as after it). Deterministic: its own RNG seeded by `seed`.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -16,7 +16,10 @@ struct SamplerOptions {
     float top_p = 1;               // keep the smallest most-likely set with mass >= top_p; 1: off
     float min_p = 0;               // drop tokens with p < min_p * p_max; 0: off
     float repetition_penalty = 1;  // recent tokens: logit > 0 -> logit / r, else logit * r; 1: off
-    int repeat_last_n = 64;        // how many recent tokens (prompt and generated) it looks at
+    // OpenAI's additive penalties over the same recent tokens: logit -= count * frequency_penalty
+    // + presence_penalty for each token seen (count times); 0: off. In [-2, 2].
+    float presence_penalty = 0, frequency_penalty = 0;
+    int repeat_last_n = 64;  // how many recent tokens (prompt and generated) the penalties see
     uint64_t seed = 0;
 };
 
@@ -46,7 +49,7 @@ private:
     std::vector<int32_t> recent_;  // ring buffer of the last repeat_last_n accepted tokens
     size_t recent_next_ = 0;
     std::vector<Candidate> cand_;
-    std::vector<uint8_t> seen_;  // [V] scratch: penalise each recent token once
+    std::vector<uint32_t> seen_;  // [V] scratch: occurrences of each recent token
 };
 
 }  // namespace np::infer
