@@ -106,8 +106,8 @@ void register_serve_commands(CLI::App& app) {
     c->add_option("--host", a->host, "Address to listen on")->capture_default_str();
     c->add_option("--port", a->port, "Port (0: any free port, printed at start)")
         ->capture_default_str();
-    c->add_option("-np,--parallel", a->parallel,
-                  "Slots: sequences decoded together in each batched step")
+    c->add_option("--parallel", a->parallel,
+                  "Slots (-np): sequences decoded together in each batched step")
         ->capture_default_str();
     add_ctx_flag(c, a->ctx);
     c->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY' on /v1/ endpoints");

@@ -44,6 +44,14 @@ bool report_unknown_command(const CLI::App& app, int argc, char** argv) {
     return true;
 }
 
+// llama.cpp's multi-letter single-dash flags, which CLI11 cannot name: spelled as our long flags.
+void translate_llama_flags(std::vector<char*>& args) {
+    static const std::pair<const char*, const char*> kAliases[] = {{"-np", "--parallel"}};
+    for (char*& a : args)
+        for (const auto& [from, to] : kAliases)
+            if (std::string(a) == from) a = const_cast<char*>(to);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,8 +73,10 @@ int main(int argc, char** argv) {
     np::cli::register_perplexity_commands(app);
     np::cli::register_serve_commands(app);
     if (report_unknown_command(app, argc, argv)) return 2;
+    std::vector<char*> args(argv, argv + argc);
+    translate_llama_flags(args);
     try {
-        app.parse(argc, argv);
+        app.parse(int(args.size()), args.data());
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     } catch (const np::cli::ExitCode& e) {

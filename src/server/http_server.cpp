@@ -25,7 +25,7 @@ int64_t unix_time() {
 
 void send_error(httplib::Response& res, const ApiError& e) {
     res.status = e.status;
-    res.set_content(error_json(e).dump(), "application/json");
+    res.set_content(json_text(error_json(e)), "application/json");
 }
 
 // What the jobs of one request report, read by the thread that answers it.
@@ -75,7 +75,7 @@ bool write(httplib::DataSink& sink, const std::string& s) {
 }
 
 std::string sse(const json& j) {
-    return "data: " + j.dump() + "\n\n";
+    return "data: " + json_text(j) + "\n\n";
 }
 
 }  // namespace
@@ -104,6 +104,12 @@ void HttpServer::Impl::routes() {
     const int threads = opt.http_threads;
     svr.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
     svr.set_payload_max_length(opt.max_body_bytes);
+    // SO_REUSEADDR (a restart binds at once) but not httplib's default SO_REUSEPORT, which would
+    // let a second server share the port silently instead of failing to bind.
+    svr.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         requests++;
         if (opt.api_key.empty() || req.path.rfind("/v1/", 0) != 0 || req.method == "OPTIONS")
@@ -147,7 +153,7 @@ void HttpServer::Impl::routes() {
                         {"created", unix_time()},
                         {"owned_by", "nanoprime"},
                         {"context_length", sched.context()}};
-        res.set_content(json{{"object", "list"}, {"data", json::array({m})}}.dump(),
+        res.set_content(json_text(json{{"object", "list"}, {"data", json::array({m})}}),
                         "application/json");
     });
     svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
@@ -209,7 +215,6 @@ void HttpServer::Impl::completion(const httplib::Request& hreq, httplib::Respons
         a->req = parse_request(hreq.body, chat, opt.defaults);
         tokenize_request(a->req, tok, sched.context());
     } catch (const ApiError& e) {
-        errors++;
         send_error(res, e);
         return;
     }
@@ -229,9 +234,10 @@ void HttpServer::Impl::completion(const httplib::Request& hreq, httplib::Respons
         job.options.sampling.seed = req.options.sampling.seed + uint64_t(i);
         job.cancelled = a->ex->cancelled;
         std::weak_ptr<Exchange> w = a->ex;
-        job.on_piece = [w, i](std::string_view piece, bool thinking) {
-            if (auto ex = w.lock()) ex->push({i, std::string(piece), thinking, false, {}, {}});
-        };
+        if (req.stream)  // a whole response needs only the end
+            job.on_piece = [w, i](std::string_view piece, bool thinking) {
+                if (auto ex = w.lock()) ex->push({i, std::string(piece), thinking, false, {}, {}});
+            };
         job.on_done = [w, i](const infer::Generation& g, const std::string& error) {
             if (auto ex = w.lock()) ex->push({i, {}, false, true, g, error});
         };
@@ -240,13 +246,11 @@ void HttpServer::Impl::completion(const httplib::Request& hreq, httplib::Respons
             queued = sched.submit(std::move(job));
         } catch (const Error& e) {
             a->ex->cancelled->store(true);
-            errors++;
             send_error(res, {400, e.what(), ""});
             return;
         }
         if (!queued) {
             a->ex->cancelled->store(true);
-            errors++;
             send_error(res, {429, "the server is busy (request queue full); retry later", "",
                              "rate_limit_error"});
             return;
@@ -306,6 +310,9 @@ bool HttpServer::Impl::stream_step(Answer& a, httplib::DataSink& sink) {
                                    std::max<int64_t>(0, int64_t(a.req.prompt_tokens.size()) - fed));
         out += sse(last) + "data: [DONE]\n\n";
     }
+    // Nothing to pass on yet (the pieces were held back by the splitter): an empty chunk would
+    // end the response.
+    if (out.empty()) return true;
     if (!write(sink, out)) {
         a.ex->cancelled->store(true);
         return false;
@@ -317,7 +324,9 @@ bool HttpServer::Impl::stream_step(Answer& a, httplib::DataSink& sink) {
 // One call of the JSON provider: whitespace while the jobs run (valid before a JSON value, and a
 // write that fails tells that the client went away), then the response.
 bool HttpServer::Impl::json_step(Answer& a, httplib::DataSink& sink) {
-    const auto events = a.ex->take(std::chrono::milliseconds(1000));
+    // A write to a socket its peer closed fails only at the second try: write often enough that a
+    // client that went away frees its slot within a fraction of a second.
+    const auto events = a.ex->take(std::chrono::milliseconds(100));
     for (const auto& ev : events) {
         if (!ev.done) continue;
         a.results[size_t(ev.choice)] = {ev.gen, ev.error};
@@ -333,7 +342,7 @@ bool HttpServer::Impl::json_step(Answer& a, httplib::DataSink& sink) {
     }
     const json body = a.error.empty() ? response_json(a.req, a.id, a.created, a.model, a.results)
                                       : error_json({500, a.error, "", "server_error"});
-    if (!write(sink, body.dump())) return false;
+    if (!write(sink, json_text(body))) return false;
     sink.done();
     return true;
 }

@@ -114,6 +114,10 @@ json error_json(const ApiError& e) {
               {"code", nullptr}}}};
 }
 
+std::string json_text(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 ApiRequest parse_request(const std::string& body_text, bool chat, const RequestDefaults& d) {
     json body;
     try {
@@ -172,7 +176,7 @@ ApiRequest parse_request(const std::string& body_text, bool chat, const RequestD
     for (const char* name : {"max_completion_tokens", "max_tokens"})
         if (body.contains(name) && !body[name].is_null()) {
             r.options.max_tokens = int(number(body, name, 1, 1 << 30, 1, true));
-            r.max_tokens_given = true;
+            r.max_tokens_field = name;
             break;
         }
     infer::SamplerOptions& s = r.options.sampling;
@@ -228,12 +232,13 @@ void tokenize_request(ApiRequest& r, const Tokenizer& tok, int64_t ctx) {
         bad(r.chat ? "messages" : "prompt", "the prompt is " + std::to_string(n) +
                                                 " tokens, which leaves no room in the context of " +
                                                 std::to_string(ctx) + " tokens");
-    if (r.max_tokens_given && n + r.options.max_tokens > ctx)
-        bad("max_tokens", "'max_tokens' " + std::to_string(r.options.max_tokens) +
-                              " with the prompt's " + std::to_string(n) +
-                              " tokens is beyond the context of " + std::to_string(ctx) +
-                              " tokens (at most " + std::to_string(ctx - n) + ")");
-    if (!r.max_tokens_given) r.options.max_tokens = int(ctx - n);
+    const std::string& field = r.max_tokens_field;
+    if (!field.empty() && n + r.options.max_tokens > ctx)
+        bad(field, "'" + field + "' " + std::to_string(r.options.max_tokens) +
+                       " with the prompt's " + std::to_string(n) +
+                       " tokens is beyond the context of " + std::to_string(ctx) +
+                       " tokens (at most " + std::to_string(ctx - n) + ")");
+    if (field.empty()) r.options.max_tokens = int(ctx - n);
 }
 
 const char* finish_reason(infer::StopReason r) {

@@ -28,6 +28,9 @@ struct ApiError {
     std::string type = "invalid_request_error";
 };
 nlohmann::json error_json(const ApiError& e);
+// The JSON text of a response: bytes that are not UTF-8 (model output, a quoted broken request)
+// become U+FFFD instead of failing.
+std::string json_text(const nlohmann::json& j);
 
 struct ApiRequest {
     bool chat = true;  // /v1/chat/completions; false: /v1/completions
@@ -36,7 +39,7 @@ struct ApiRequest {
     std::string model;
     bool stream = false;
     int n = 1;
-    bool max_tokens_given = false;
+    std::string max_tokens_field;  // the field that set max_tokens ("": none, the context's rest)
     infer::GenerateOptions options;
     std::vector<int32_t> prompt_tokens;  // filled by tokenize_request
 };

@@ -56,9 +56,8 @@ bool Scheduler::submit(Job job) {
         fail("the prompt is " + std::to_string(job.prompt.size()) +
              " tokens, which leaves no room in the context of " + std::to_string(ctx_) + " tokens");
     std::lock_guard<std::mutex> lock(mu_);
-    // Free slots take jobs at the next step: they count as room beside the queue.
-    const int room = opt_.max_queue + opt_.slots - stats_.busy_slots;
-    if (stopping_ || int(queue_.size()) >= room) return false;
+    if (stopping_ || jobs_in_ >= opt_.max_queue + opt_.slots) return false;
+    jobs_in_++;
     queue_.push_back(std::make_unique<Job>(std::move(job)));
     cv_.notify_all();
     return true;
@@ -90,6 +89,7 @@ void Scheduler::loop() {
                 while (!queue_.empty()) {
                     std::unique_ptr<Job> job = std::move(queue_.front());
                     queue_.pop_front();
+                    jobs_in_--;
                     job->on_done({}, "the server is shutting down");
                 }
                 for (Slot& s : slots_)
@@ -147,6 +147,7 @@ void Scheduler::start(Slot& s, int index, std::unique_ptr<Job> job) {
     try {
         s.gen = std::make_unique<infer::GenerationState>(tok_, prompt, job->options, job->on_piece);
     } catch (const std::exception& e) {
+        jobs_in_--;  // admit() holds the lock
         job->on_done({}, e.what());
         return;
     }
@@ -162,6 +163,7 @@ void Scheduler::finish(Slot& s, const std::string& error) {
         stats_.jobs_done++;
         if (s.job->cancelled->load()) stats_.jobs_cancelled++;
         stats_.generated_tokens += int64_t(g.tokens.size());
+        jobs_in_--;
     }
     s.job->on_done(g, error);
     s.job.reset();

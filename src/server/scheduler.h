@@ -101,6 +101,7 @@ private:
     std::condition_variable cv_;
     std::deque<std::unique_ptr<Job>> queue_;
     bool stopping_ = false, drain_ = true;
+    int jobs_in_ = 0;  // queued and running: at most max_queue + slots
     SchedulerStats stats_;
     std::thread thread_;
 };

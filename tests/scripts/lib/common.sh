@@ -1,6 +1,6 @@
 # Sourced first by the CLI script tests: the nanoprime binary from $1 (CLI), the Python with torch
 # and jinja2 (PY), a private temporary working directory removed on exit, and fail.
-CLI=${1:?usage: $(basename "$0") PATH/TO/nanoprime}
+CLI=$(realpath "${1:?usage: $(basename "$0") PATH/TO/nanoprime}")
 PY=/usr/bin/python3
 # Python helpers of the script tests (npts.py: shards written independently of the C++ writer).
 NP_TEST_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
