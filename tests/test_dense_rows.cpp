@@ -182,3 +182,41 @@ TEST(DenseRows, RepackedQ8MatchesRowLayout) {
     const DenseMatrix f16 = make_matrix(DenseType::F16, 8, 32, rng);
     EXPECT_THROW(Q8_0x8Matrix::repack(f16.view), np::Error);
 }
+
+// The batched head products (one per decode step of many sequences): every output row equals the
+// one-vector product bit for bit, for each storage type and the repacked Q8_0 layout, at 1 and 2
+// threads, with 1, 3 and 9 vectors.
+TEST(DenseRows, BatchedHeadEqualsOneVectorAtATime) {
+    std::mt19937 rng(9);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    const int keep = omp_get_max_threads();
+    const int rows = 1037, cols = 256;
+    for (DenseType t : {DenseType::F32, DenseType::F16, DenseType::Q8_0}) {
+        const DenseMatrix m = make_matrix(t, rows, cols, rng);
+        const bool repacked = t == DenseType::Q8_0;
+        const Q8_0x8Matrix p = repacked ? Q8_0x8Matrix::repack(m.view) : Q8_0x8Matrix{};
+        for (int n : {1, 3, 9}) {
+            std::vector<float> x(size_t(n) * cols);
+            for (auto& v : x) v = nd(rng);
+            for (int threads : {1, 2}) {
+                omp_set_num_threads(threads);
+                std::vector<std::vector<float>> got{size_t(n), std::vector<float>(size_t(rows))};
+                std::vector<float*> ys;
+                for (auto& g : got) ys.push_back(g.data());
+                dense_matmat(ys, m.view, x.data());
+                std::vector<float> one(rows);
+                for (int i = 0; i < n; i++) {
+                    dense_matvec(one.data(), m.view, x.data() + size_t(i) * cols);
+                    EXPECT_EQ(got[size_t(i)], one) << dense_type_name(t) << " n" << n << " i" << i;
+                }
+                if (!repacked) continue;
+                q8_0x8_matmat(ys, p, x.data());
+                for (int i = 0; i < n; i++) {
+                    q8_0x8_matvec(one.data(), p, x.data() + size_t(i) * cols);
+                    EXPECT_EQ(got[size_t(i)], one) << "repacked n" << n << " i" << i;
+                }
+            }
+        }
+    }
+    omp_set_num_threads(keep);
+}

@@ -56,6 +56,7 @@ PackedEngine::PackedEngine(std::shared_ptr<const PackedModel> model, int n_slots
     att_qr_.assign(M * a.qk_rope_dim, 0.f);
     att_cbar_.assign(M * a.kv_rank, 0.f);
     rows_.reserve(size_t(n_slots));
+    head_out_.reserve(size_t(n_slots));
     att_items_.reserve(M);
 }
 
@@ -167,18 +168,22 @@ void PackedEngine::run(std::span<const Segment> segments) {
         ffn_layer(tmp_.data(), n_.data(), R, L);
         for (size_t k = 0; k < RD; k++) x_[k] += tmp_[k];
     }
+    // The head: one product for the last row of every segment that wants logits, so the head's
+    // weights are read once per run however many sequences decode.
+    head_out_.clear();
     for (const Rows& sg : rows_) {
         Slot& s = slots_[size_t(sg.slot)];
         s.pos += sg.R;
         s.n_past += sg.R;
         if (!sg.logits) continue;
-        kern::rmsnorm_row(n_.data(), x_.data() + size_t(sg.row0 + sg.R - 1) * D, pm.final_norm(), D,
-                          eps);
-        if (const kern::Q8_0x8Matrix* h = pm.head_q8x8())
-            kern::q8_0x8_matvec(sg.logits, *h, n_.data());
-        else
-            kern::dense_matvec(sg.logits, pm.head(), n_.data());
+        kern::rmsnorm_row(n_.data() + head_out_.size() * D,
+                          x_.data() + size_t(sg.row0 + sg.R - 1) * D, pm.final_norm(), D, eps);
+        head_out_.push_back(sg.logits);
     }
+    if (const kern::Q8_0x8Matrix* h = pm.head_q8x8())
+        kern::q8_0x8_matmat(head_out_, *h, n_.data());
+    else
+        kern::dense_matmat(head_out_, pm.head(), n_.data());
 }
 
 // out[R, D] = Mamba-2 mixer of h[R, D] (DESIGN §2.3), each segment continuing its slot's

@@ -123,6 +123,7 @@ private:
         int seg, t, h0, h1;
     };
     std::vector<AttentionItem> att_items_;
+    std::vector<float*> head_out_;  // the logits of this run's segments (capacity: the slots)
     size_t gemm_attention_min_work_ = size_t(1) << 15;
     static constexpr int kMinGemmAttentionTokens = 4;
 };

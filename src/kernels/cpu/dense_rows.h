@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace np::kern {
 
@@ -29,5 +30,9 @@ void dense_row(float* out, const DenseView& W, int row);
 void dense_matvec(float* y, const DenseView& W, const float* x);
 // The same product by the plain scalar loop (the reference for tests; the same Q8_0 semantics).
 void dense_matvec_reference(float* y, const DenseView& W, const float* x);
+// ys[i][rows] = W · x[i] for the n = ys.size() vectors x [n, cols] (batched decode: one head
+// product for every sequence of a step). Each weight row is read from memory once and meets all n
+// vectors from the cache; ys[i] equals dense_matvec of x[i] bit for bit.
+void dense_matmat(std::span<float* const> ys, const DenseView& W, const float* x);
 
 }  // namespace np::kern

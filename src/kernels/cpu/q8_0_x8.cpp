@@ -120,27 +120,45 @@ void q8_0x8_matvec_reference(float* y, const Q8_0x8Matrix& W, const float* x) {
 }
 
 void q8_0x8_matvec(float* y, const Q8_0x8Matrix& W, const float* x) {
+    float* const ys[1] = {y};
+    q8_0x8_matmat(ys, W, x);
+}
+
+void q8_0x8_matmat(std::span<float* const> ys, const Q8_0x8Matrix& W, const float* x) {
+    const size_t n = ys.size();
 #ifdef NP_Q8X8_AVX2
     const int nb = W.blocks_per_row(), full = W.rows() / 8;
-    const std::vector<BlockQ8_0>& xq = quantized_x(x, W.cols());
+    // x quantised to Q8_0 [n, nb] and its block scales as floats, in buffers that grow once.
+    thread_local std::vector<BlockQ8_0> xq_buf;
     thread_local std::vector<float> xd_buf;
-    xd_buf.resize(size_t(nb));
-    for (int k = 0; k < nb; k++) xd_buf[size_t(k)] = fp16_to_fp32(xq[size_t(k)].d);
+    xq_buf.resize(n * size_t(nb));
+    xd_buf.resize(n * size_t(nb));
+    for (size_t i = 0; i < n; i++) {
+        quantize_row_q8_0(xq_buf.data() + i * size_t(nb), x + i * size_t(W.cols()), W.cols());
+        for (int k = 0; k < nb; k++)
+            xd_buf[i * size_t(nb) + size_t(k)] = fp16_to_fp32(xq_buf[i * size_t(nb) + size_t(k)].d);
+    }
     // Plain pointers into this thread's buffers: inside the parallel region a thread_local name
     // would denote each worker's own (empty) instance.
-    const BlockQ8_0* xqp = xq.data();
+    const BlockQ8_0* xqp = xq_buf.data();
     const float* xd = xd_buf.data();
-    // Groups shared out as the ternary products share rows (row_shares.h).
+    float* const* y = ys.data();
+    // Groups shared out as the ternary products share rows (row_shares.h); a group stays in the
+    // cache while it meets the n vectors.
     parallel_for_shared_rows(full, W.bytes() > (size_t(1) << 17), 1, 1, [&](int b, int e) {
-        for (int g = b; g < e; g++) group_dot_avx2(y + 8 * g, W.group(g), nb, xqp, xd);
+        for (int g = b; g < e; g++)
+            for (size_t i = 0; i < n; i++)
+                group_dot_avx2(y[i] + 8 * g, W.group(g), nb, xqp + i * size_t(nb),
+                               xd + i * size_t(nb));
     });
-    if (full * 8 < W.rows()) {  // the last, partial group
-        float y8[8];
-        group_dot_avx2(y8, W.group(full), nb, xqp, xd);
-        for (int o = full * 8; o < W.rows(); o++) y[o] = y8[o - full * 8];
-    }
+    if (full * 8 < W.rows())  // the last, partial group
+        for (size_t i = 0; i < n; i++) {
+            float y8[8];
+            group_dot_avx2(y8, W.group(full), nb, xqp + i * size_t(nb), xd + i * size_t(nb));
+            for (int o = full * 8; o < W.rows(); o++) y[i][o] = y8[o - full * 8];
+        }
 #else
-    q8_0x8_matvec_reference(y, W, x);
+    for (size_t i = 0; i < n; i++) q8_0x8_matvec_reference(ys[i], W, x + i * size_t(W.cols()));
 #endif
 }
 

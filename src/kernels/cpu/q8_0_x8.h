@@ -9,6 +9,7 @@
 // path (x quantised to Q8_0, integer block dots, d_w * d_x per block).
 #pragma once
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "kernels/cpu/dense_rows.h"
@@ -49,6 +50,9 @@ bool q8_0x8_has_simd();
 
 // y[rows] = W · x[cols], multi-threaded over 8-row groups.
 void q8_0x8_matvec(float* y, const Q8_0x8Matrix& W, const float* x);
+// ys[i][rows] = W · x[i] for the n = ys.size() vectors x [n, cols]: each 8-row group is read from
+// memory once for all n (batched decode); ys[i] equals q8_0x8_matvec of x[i] bit for bit.
+void q8_0x8_matmat(std::span<float* const> ys, const Q8_0x8Matrix& W, const float* x);
 // The same by a plain loop over the repacked layout (the test reference; equals
 // dense_matvec_reference on the original Q8_0 matrix up to float rounding).
 void q8_0x8_matvec_reference(float* y, const Q8_0x8Matrix& W, const float* x);

@@ -94,56 +94,77 @@ NP_VNNI void tq1_matvec(const KernelArgs& a, int o0, int o1, const DotOut& out) 
     if (o < o1) tq1_rows<1>(a, o, out);
 }
 
-template <int NT>
+// Rows o..o+NR-1 (their codes at a.codes + r*n) against tokens t0..t0+NT-1, in NR x NT int32
+// accumulators: each 64-byte code vector meets NT tokens and each token vector NR rows. One row at
+// a time would stream every token's activations again per row (from L2 once a prompt's
+// activations outgrow L1) and issue a load per dpbusd.
+template <int NR, int NT>
 NP_VNNI void codes_dot_tile(const KernelArgs& a, int t0, int o, const DotOut& out) {
-    const int8_t* x[NT];
-    __m512i acc[NT];
-    for (int t = 0; t < NT; t++) {
-        x[t] = a.x + size_t(t0 + t) * a.ldx;
-        acc[t] = _mm512_setzero_si512();
-    }
     const int n = a.nblocks * kTernaryBlock;
+    const int8_t* x[NT];
+    __m512i acc[NR][NT];
+    for (int t = 0; t < NT; t++) x[t] = a.x + size_t(t0 + t) * a.ldx;
+    for (auto& row : acc)
+        for (auto& v : row) v = _mm512_setzero_si512();
     for (int k = 0; k < n; k += 64) {
-        const __m512i w = _mm512_load_si512(a.codes + k);
-        for (int t = 0; t < NT; t++)
-            acc[t] = _mm512_dpbusd_epi32(acc[t], w, _mm512_loadu_si512(x[t] + k));
+        __m512i xv[NT];
+        for (int t = 0; t < NT; t++) {
+            xv[t] = _mm512_loadu_si512(x[t] + k);
+            // Keeps the vector in a register: GCC would fold the load into each of the NR
+            // dpbusd that use it, and the loads, not the multiply-adds, would set the pace.
+            asm("" : "+v"(xv[t]));
+        }
+        for (int r = 0; r < NR; r++) {
+            const __m512i w = _mm512_load_si512(a.codes + size_t(r) * n + k);
+            for (int t = 0; t < NT; t++) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], w, xv[t]);
+        }
     }
-    for (int t = 0; t < NT; t++) out.put(t0 + t, o, hsum512(acc[t]) - a.xsum[t0 + t]);
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) out.put(t0 + t, o + r, hsum512(acc[r][t]) - a.xsum[t0 + t]);
 }
 
+template <int NR>
 NP_VNNI void codes_dot_all(const KernelArgs& a, int o, const DotOut& out) {
     int t = 0;
-    for (; t + 8 <= a.ntok; t += 8) codes_dot_tile<8>(a, t, o, out);
-    if (a.ntok - t >= 4) {
-        codes_dot_tile<4>(a, t, o, out);
-        t += 4;
-    }
+    for (; t + 4 <= a.ntok; t += 4) codes_dot_tile<NR, 4>(a, t, o, out);
     switch (a.ntok - t) {
         case 3:
-            codes_dot_tile<3>(a, t, o, out);
+            codes_dot_tile<NR, 3>(a, t, o, out);
             break;
         case 2:
-            codes_dot_tile<2>(a, t, o, out);
+            codes_dot_tile<NR, 2>(a, t, o, out);
             break;
         case 1:
-            codes_dot_tile<1>(a, t, o, out);
+            codes_dot_tile<NR, 1>(a, t, o, out);
             break;
         default:
             break;
     }
 }
 
-NP_VNNI void tq2_matmul(const KernelArgs& a, int o0, int o1, const DotOut& out) {
-    for (int o = o0; o < o1; o++) {
-        tq2_decode_row(a.codes, a.W + size_t(o) * a.row_bytes, a.nblocks);
-        codes_dot_all(a, o, out);
+// Rows decoded kMatmulRowTile at a time, the rest one by one.
+template <class Decode>
+NP_VNNI void matmul_rows(const KernelArgs& a, int o0, int o1, const DotOut& out, Decode decode) {
+    const size_t n = size_t(a.nblocks) * kTernaryBlock;
+    int o = o0;
+    for (; o + kMatmulRowTile <= o1; o += kMatmulRowTile) {
+        for (int r = 0; r < kMatmulRowTile; r++)
+            decode(a.codes + size_t(r) * n, a.W + size_t(o + r) * a.row_bytes, a.nblocks);
+        codes_dot_all<kMatmulRowTile>(a, o, out);
+    }
+    for (; o < o1; o++) {
+        decode(a.codes, a.W + size_t(o) * a.row_bytes, a.nblocks);
+        codes_dot_all<1>(a, o, out);
     }
 }
+
+NP_VNNI void tq2_matmul(const KernelArgs& a, int o0, int o1, const DotOut& out) {
+    matmul_rows(a, o0, o1, out,
+                [](uint8_t* c, const uint8_t* row, int nb) { tq2_decode_row(c, row, nb); });
+}
 NP_VNNI void tq1_matmul(const KernelArgs& a, int o0, int o1, const DotOut& out) {
-    for (int o = o0; o < o1; o++) {
-        tq1_decode_row(a.codes, a.W + size_t(o) * a.row_bytes, a.nblocks);
-        codes_dot_all(a, o, out);
-    }
+    matmul_rows(a, o0, o1, out,
+                [](uint8_t* c, const uint8_t* row, int nb) { tq1_decode_row(c, row, nb); });
 }
 
 }  // namespace

@@ -138,9 +138,10 @@ void run(std::span<const Product> products, const QuantizedActs& x, int t0, int 
         a.xsum = x.qsum.data() + t0;
         a.ntok = ntok;
         if (matmul) {
-            // Scratch for the decoded codes of one row; grows once per thread, then is reused.
+            // Scratch for the decoded codes of a row tile; grows once per thread, then is reused.
             thread_local std::vector<uint8_t> codes;
-            const size_t need = size_t(max_blocks) * kTernaryBlock + 64;
+            const size_t need =
+                size_t(detail::kMatmulRowTile) * size_t(max_blocks) * kTernaryBlock + 64;
             if (codes.size() < need) codes.resize(need);
             const uintptr_t p = reinterpret_cast<uintptr_t>(codes.data());
             a.codes = codes.data() + ((64 - p % 64) % 64);
