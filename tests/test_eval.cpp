@@ -37,15 +37,15 @@ TEST(Eval, PromptPerThinkMode) {
                                               {2},
                                               tok.encode("assistant\n")});
     const auto nl = tok.encode("\n"), nl2 = tok.encode("\n\n");
-    // After </think> comes the answer: GPT-2 pre-tokenisation cuts "\n\nThe" into "\n" "\n" "The"
-    // (as training tokenised it), unlike "\n\n" alone.
+    // Off prefills the empty block only: the "\n\n" after it is tokenized by what follows (GPT-2
+    // pre-tokenisation cuts "\n\nThe" into "\n" "\n" "The", unlike "\n\n5"), so the model writes it.
     EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::Auto), head);
     EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::On), concat({head, {4}, nl}));
     EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::Off),
-              concat({head, {4}, nl2, {5}, nl, nl}));
+              concat({head, {4}, nl2, {5}}));
     EXPECT_EQ(tok.decode(np::eval::build_prompt(tok, q, ThinkMode::Off)),
               "<|endoftext|><|im_start|>user\nWhat is 12 + 30?<|im_end|>\n<|im_start|>assistant\n"
-              "<think>\n\n</think>\n\n");
+              "<think>\n\n</think>");
     // Byte-level path: every byte is its own token (ids 6 + byte), so the sequence is literal.
     const Tokenizer base = np::nanoprime_base_tokenizer();
     std::vector<int32_t> want{0, 2};

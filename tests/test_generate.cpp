@@ -151,9 +151,9 @@ TEST(Generate, IgnoreEosRunsToMaxTokens) {
     for (int i = 0; i < model.cfg.d_model; i++)
         e[size_t(sp.im_end) * model.cfg.d_model + i] *= 500.f;
     np::infer::ReferenceDecoder dec(std::move(model));
-    const auto prompt = np::infer::build_prompt(tok, "What is 4 + 5?", ThinkMode::Off);
+    const auto prompt = np::infer::build_prompt(tok, "What is 4 + 5?", ThinkMode::Auto);
     np::infer::GenerateOptions opt;
-    opt.mode = ThinkMode::Off;
+    opt.mode = ThinkMode::Auto;
     opt.max_tokens = 12;
     const auto ends = np::infer::generate(dec, tok, prompt, opt);
     ASSERT_EQ(ends.stop_reason, np::infer::StopReason::EndOfTurn);  // the premise

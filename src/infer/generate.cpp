@@ -102,10 +102,12 @@ std::vector<int32_t> think_prefill(const Tokenizer& tok, ThinkMode mode) {
             for (int32_t t : encode_before_text(tok, "\n")) ids.push_back(t);
             break;
         case ThinkMode::Off:
+            // The block only: how the "\n\n" after it is tokenized depends on the answer that
+            // follows (a digit splits off, so "\n\n5" keeps "\n\n" whole, while "\n\nThe" is
+            // "\n" "\n" "The"), so the model writes it, as it learned to.
             ids.push_back(sp.think);
             tok.encode_into("\n\n", false, ids);
             ids.push_back(sp.think_end);
-            for (int32_t t : encode_before_text(tok, "\n\n")) ids.push_back(t);
             break;
         case ThinkMode::Auto:
             break;
