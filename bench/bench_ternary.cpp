@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_clock.h"
 #include "core/memory_bandwidth.h"
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/dispatch.h"
@@ -31,19 +32,11 @@
 #endif
 
 using namespace np::kern;
+using np::bench::min_ticks;
+using np::bench::ticks;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-uint64_t ticks() {
-#ifdef NP_HAVE_X86
-    return __rdtsc();
-#else
-    return uint64_t(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-            .count());
-#endif
-}
 
 // Ticks per second (TSC rate on x86, 1e9 elsewhere where ticks are nanoseconds).
 double tick_rate() {
@@ -87,17 +80,6 @@ QuantizedActs make_acts(int R, int cols, std::mt19937& rng) {
     return q;
 }
 
-// Minimum ticks per call of fn over `trials` trials of `reps` calls.
-template <class F>
-double min_ticks(F&& fn, int reps, int trials) {
-    double best = 1e300;
-    for (int t = 0; t < trials; t++) {
-        const uint64_t c0 = ticks();
-        for (int i = 0; i < reps; i++) fn();
-        best = std::min(best, double(ticks() - c0) / reps);
-    }
-    return best;
-}
 template <class F>
 double min_seconds(F&& fn, int reps, int trials) {
     double best = 1e300;

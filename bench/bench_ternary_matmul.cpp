@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_clock.h"
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/ternary_kernels.h"
@@ -24,30 +25,11 @@
 #endif
 
 using namespace np::kern;
+using np::bench::min_ticks;
+using np::bench::ticks;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-uint64_t ticks() {
-#ifdef NP_HAVE_X86
-    return __rdtsc();
-#else
-    return uint64_t(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-            .count());
-#endif
-}
-
-template <class F>
-double min_ticks(F&& fn, int reps, int trials) {
-    double best = 1e300;
-    for (int t = 0; t < trials; t++) {
-        const uint64_t c0 = ticks();
-        for (int i = 0; i < reps; i++) fn();
-        best = std::min(best, double(ticks() - c0) / reps);
-    }
-    return best;
-}
 
 #ifdef NP_HAVE_X86
 // Peak int8 multiply-adds: 12 independent accumulator chains in registers (written in assembly:

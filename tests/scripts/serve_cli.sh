@@ -12,6 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # CLI, PY, a temp dir, fa
 SRC=${NP_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 MODEL=$SRC/models/nano-think.gguf
 CLIENT="$PY $NP_TEST_LIB/serve_client.py"
+source "$NP_TEST_LIB/serve.sh"  # start_server, stop_server
 
 expect_error "--model" serve
 expect_error "nope.gguf" serve -m nope.gguf
@@ -19,28 +20,6 @@ expect_error "--parallel" serve -m "$MODEL" -np 0
 expect_error "--port" serve -m "$MODEL" --port 70000
 expect_error "--think" serve -m "$MODEL" --think maybe
 expect_error "--temperature" serve -m "$MODEL" --temperature -2
-
-# start_server LOG ARGS...: starts the server in the background (SERVER_PID) and waits for its
-# address (BASE).
-start_server() {
-    local log=$1
-    shift
-    "$CLI" serve -m "$MODEL" --port 0 "$@" 2>"$log" &
-    SERVER_PID=$!
-    for _ in $(seq 300); do
-        BASE=$(grep -o 'http://[0-9.]*:[0-9]*' "$log" || true)
-        [ -n "$BASE" ] && return
-        kill -0 $SERVER_PID 2>/dev/null || { cat "$log"; fail "serve exited at start"; }
-        sleep 0.1
-    done
-    fail "serve did not start within 30 s"
-}
-stop_server() {
-    kill -TERM $SERVER_PID
-    local rc=0
-    wait $SERVER_PID || rc=$?
-    [ $rc -eq 0 ] || { cat "$1"; fail "serve exited $rc on SIGTERM"; }
-}
 
 CTX=4096
 start_server serve.log -np 4 --queue 16 -c $CTX --api-key sekret --max-body 65536 -t 2

@@ -12,16 +12,8 @@ if ! command -v node >/dev/null || ! (cd "$PEER" && node -e 'require("openai")' 
     echo "SKIP: npm package 'openai' not installed (run: npm ci --prefix tests/peer)"
     exit 77
 fi
-"$CLI" serve -m "$SRC/models/nano-think.gguf" --port 0 -np 2 -c 1024 --api-key sekret \
-    --alias nano-think 2>serve.log &
-PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
-for _ in $(seq 300); do
-    BASE=$(grep -o 'http://[0-9.]*:[0-9]*' serve.log || true)
-    [ -n "$BASE" ] && break
-    sleep 0.1
-done
-[ -n "$BASE" ] || { cat serve.log; fail "serve did not start"; }
+MODEL=$SRC/models/nano-think.gguf
+source "$NP_TEST_LIB/serve.sh"  # start_server, stop_server
+start_server serve.log -np 2 -c 1024 --api-key sekret --alias nano-think
 node "$PEER/openai_client.js" "$BASE" sekret
-kill -TERM $PID
-wait $PID || fail "serve exited non-zero on SIGTERM"
+stop_server serve.log
