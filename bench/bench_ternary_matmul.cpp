@@ -26,8 +26,6 @@
 
 using namespace np::kern;
 using np::bench::min_ticks;
-using np::bench::ticks;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
