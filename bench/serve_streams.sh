@@ -16,7 +16,7 @@ STREAMS=${5:-1,2,4,8,16}
 NP=${NP:-build/nanoprime}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d)
-export OMP_WAIT_POLICY=passive
+# The caller's OpenMP wait policy applies to both (passive costs decode up to 2x: README, Threads).
 MAX_S=$(tr ',' '\n' <<<"$STREAMS" | sort -n | tail -1)
 
 "$NP" serve -m "$MODEL" --port 0 -np "$MAX_S" -t "$THREADS" 2>"$TMP/serve.log" &
