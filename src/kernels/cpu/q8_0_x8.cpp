@@ -12,6 +12,9 @@
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #include <immintrin.h>
 #define NP_Q8X8_AVX2 1
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define NP_Q8X8_VNNI 1
+#endif
 #endif
 
 namespace np::kern {
@@ -73,7 +76,7 @@ std::vector<BlockQ8_0>& quantized_x(const float* x, int cols) {
     return xq;
 }
 
-#ifdef NP_Q8X8_AVX2
+#if defined(NP_Q8X8_AVX2) && !defined(NP_Q8X8_VNNI)
 // y[8g..8g+7]: lane r of every vector belongs to row r. Per block: 8 slices of 4 activations,
 // each broadcast to the 8 rows; |w| x (x with w's sign) in int16 pairs (no saturation: |w|, |x|
 // <= 127), widened to int32 and summed over the block; then one fp16->fp32 conversion of the 8
@@ -95,6 +98,35 @@ void group_dot_avx2(float* y8, const BlockQ8_0x8* grp, int nb, const BlockQ8_0* 
             const __m256i pairs =
                 _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
             s = _mm256_add_epi32(s, _mm256_madd_epi16(pairs, ones));
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.d)));
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[k])), _mm256_cvtepi32_ps(s), acc);
+    }
+    _mm256_storeu_ps(y8, acc);
+}
+
+#endif
+
+#ifdef NP_Q8X8_VNNI
+// The same int32 block sums with vpdpbusd, which multiplies unsigned by signed bytes: w ^ 0x80 is
+// w + 128 as an unsigned byte, so the sum is x·w + 128·Σx, and the block's 128·Σx (the same for
+// the 8 rows, xsum128) is taken back out by starting the sum at its negative. One instruction
+// per 4-byte slice instead of sign, sign, maddubs, madd and add.
+void group_dot_vnni(float* y8, const BlockQ8_0x8* grp, int nb, const BlockQ8_0* xq, const float* xd,
+                    const int32_t* xsum128) {
+    const __m256i flip = _mm256_set1_epi8(char(0x80));
+    __m256 acc = _mm256_setzero_ps();
+    for (int k = 0; k < nb; k++) {
+        const BlockQ8_0x8& b = grp[k];
+        const char* ahead = reinterpret_cast<const char*>(&b) + kWeightPrefetchBytes;
+        for (int l = 0; l < 272; l += 64) prefetch_weights(ahead + l);
+        __m256i s = _mm256_set1_epi32(-xsum128[k]);
+        for (int c = 0; c < 8; c++) {
+            const __m256i w = _mm256_xor_si256(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c)), flip);
+            int32_t x4;
+            std::memcpy(&x4, xq[k].qs + 4 * c, 4);
+            s = _mm256_dpbusd_epi32(s, w, _mm256_set1_epi32(x4));
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.d)));
         acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[k])), _mm256_cvtepi32_ps(s), acc);
@@ -131,30 +163,45 @@ void q8_0x8_matmat(std::span<float* const> ys, const Q8_0x8Matrix& W, const floa
     // x quantised to Q8_0 [n, nb] and its block scales as floats, in buffers that grow once.
     thread_local std::vector<BlockQ8_0> xq_buf;
     thread_local std::vector<float> xd_buf;
+    thread_local std::vector<int32_t> xs_buf;  // 128 x the sum of each block (the VNNI body)
     xq_buf.resize(n * size_t(nb));
     xd_buf.resize(n * size_t(nb));
+    xs_buf.resize(n * size_t(nb));
     for (size_t i = 0; i < n; i++) {
         quantize_row_q8_0(xq_buf.data() + i * size_t(nb), x + i * size_t(W.cols()), W.cols());
-        for (int k = 0; k < nb; k++)
-            xd_buf[i * size_t(nb) + size_t(k)] = fp16_to_fp32(xq_buf[i * size_t(nb) + size_t(k)].d);
+        for (size_t k = i * size_t(nb); k < (i + 1) * size_t(nb); k++) {
+            xd_buf[k] = fp16_to_fp32(xq_buf[k].d);
+            int32_t sum = 0;
+            for (int8_t q : xq_buf[k].qs) sum += q;
+            xs_buf[k] = 128 * sum;
+        }
     }
     // Plain pointers into this thread's buffers: inside the parallel region a thread_local name
     // would denote each worker's own (empty) instance.
     const BlockQ8_0* xqp = xq_buf.data();
     const float* xd = xd_buf.data();
+    const int32_t* xs = xs_buf.data();
+    // Rows 8g.. of vector i: the VNNI body where the CPU has it, the same sums either way.
+    auto group_dot = [&](float* y8, int g, size_t i) {
+        const size_t o = i * size_t(nb);
+#ifdef NP_Q8X8_VNNI
+        group_dot_vnni(y8, W.group(g), nb, xqp + o, xd + o, xs + o);
+#else
+        (void)xs;
+        group_dot_avx2(y8, W.group(g), nb, xqp + o, xd + o);
+#endif
+    };
     float* const* y = ys.data();
     // Groups shared out as the ternary products share rows (row_shares.h); a group stays in the
     // cache while it meets the n vectors.
     parallel_for_shared_rows(full, W.bytes() > (size_t(1) << 17), 1, 1, [&](int b, int e) {
         for (int g = b; g < e; g++)
-            for (size_t i = 0; i < n; i++)
-                group_dot_avx2(y[i] + 8 * g, W.group(g), nb, xqp + i * size_t(nb),
-                               xd + i * size_t(nb));
+            for (size_t i = 0; i < n; i++) group_dot(y[i] + 8 * g, g, i);
     });
     if (full * 8 < W.rows())  // the last, partial group
         for (size_t i = 0; i < n; i++) {
             float y8[8];
-            group_dot_avx2(y8, W.group(full), nb, xqp + i * size_t(nb), xd + i * size_t(nb));
+            group_dot(y8, full, i);
             for (int o = full * 8; o < W.rows(); o++) y[i][o] = y8[o - full * 8];
         }
 #else
