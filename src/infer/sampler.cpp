@@ -54,11 +54,16 @@ void Sampler::accept(int32_t token) {
 int32_t Sampler::sample(std::span<const float> logits) {
     const size_t V = logits.size();
     if (V == 0) fail("sampler: empty logits");
+    const bool additive = opt_.presence_penalty != 0 || opt_.frequency_penalty != 0;
+    const bool penalties = (opt_.repetition_penalty != 1 || additive) && !recent_.empty();
+    // Greedy without penalties: the first largest logit, read in place (no copy of V candidates
+    // per token; the same choice as below).
+    if (opt_.temperature <= 0 && !penalties)
+        return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
     cand_.resize(V);
     for (size_t i = 0; i < V; ++i) cand_[i] = {logits[i], int32_t(i), 0.0};
 
-    const bool additive = opt_.presence_penalty != 0 || opt_.frequency_penalty != 0;
-    if ((opt_.repetition_penalty != 1 || additive) && !recent_.empty()) {
+    if (penalties) {
         seen_.resize(V);  // occurrences of each recent token
         for (int32_t t : recent_)
             if (t >= 0 && size_t(t) < V) seen_[size_t(t)]++;
