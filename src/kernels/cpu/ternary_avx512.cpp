@@ -7,9 +7,11 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 // GCC 12's avx512fintrin.h initialises its "undefined" vectors as `__m256i __Y = __Y;`, which
-// -Wmaybe-uninitialized reports at every inlined use (GCC bug 105593, fixed in 12.3).
+// -Wmaybe-uninitialized (or -Wuninitialized) reports at every inlined use (GCC bug 105593, fixed
+// in 12.3).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include "kernels/cpu/ternary_x86_inl.h"
 
