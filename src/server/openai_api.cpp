@@ -122,7 +122,7 @@ ApiRequest parse_request(const std::string& body_text, bool chat, const RequestD
     json body;
     try {
         body = json::parse(body_text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
         bad("", std::string("the request body is not valid JSON: ") + e.what());
     }
     if (!body.is_object())

@@ -9,7 +9,7 @@ set -euo pipefail
 src=$(cd "$1" && pwd)
 build=$2
 secs=${NP_FUZZ_SMOKE_SECONDS:-20}
-targets=(gguf safetensors tokenizer shard config checkpoint prepare chat)
+targets=(gguf safetensors tokenizer shard config checkpoint prepare chat request)
 
 if ! command -v clang++ >/dev/null; then
     echo "fuzz smoke: clang++ not found (install clang, libclang-rt-dev, libomp-dev); skipped"
