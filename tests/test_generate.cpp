@@ -434,3 +434,24 @@ TEST(Generate, ThinkOffNeverOpensNorClosesABlock) {
     EXPECT_EQ(std::count(g.tokens.begin(), g.tokens.end(), Tokenizer::kThinkEnd), 0);
     EXPECT_EQ(g.answer, g.text);
 }
+
+// Off prefills the empty block only; the newlines the model writes after it are layout, not
+// reply: neither streamed nor in the text.
+TEST(Generate, ThinkOffHidesTheNewlinesAfterTheBlock) {
+    const auto& tok = tiny_tokenizer();
+    const auto prompt = np::infer::build_prompt(tok, "1 + 2?", ThinkMode::Off);
+    static int64_t layout_end;  // the model writes "\n\n" at the first two positions after it
+    layout_end = int64_t(prompt.size()) + 2;
+    Pushy dec(tiny_decoder(4), tok.encode("\n")[0], [](int64_t n) { return n < layout_end; });
+    np::infer::GenerateOptions opt;
+    opt.mode = ThinkMode::Off;
+    opt.max_tokens = 6;
+    Collected c;
+    const auto g = np::infer::generate(dec, tok, prompt, opt, c.callback());
+    ASSERT_GE(g.tokens.size(), 3u);
+    EXPECT_EQ(g.tokens[0], tok.encode("\n")[0]);  // the premise: it wrote newlines first
+    EXPECT_EQ(g.tokens[1], tok.encode("\n")[0]);
+    EXPECT_TRUE(g.text.empty() || g.text.front() != '\n') << g.text;
+    EXPECT_EQ(c.all, g.text);
+    EXPECT_EQ(g.answer, g.text);
+}

@@ -295,7 +295,12 @@ int32_t GenerationState::next(std::span<float> logits) {
         const std::string& bytes = tok_.id_to_bytes(next);
         thought_ |= bytes.find_first_not_of(" \t\r\n") != std::string::npos;
     }
-    if (stream_.push(tok_.id_to_bytes(next), thinking_piece(next))) {
+    // Off: the whitespace the model writes after the prefilled empty block belongs to the block's
+    // layout, not to the reply (the block itself is not shown either).
+    const std::string& bytes = tok_.id_to_bytes(next);
+    const bool layout = opt_.mode == ThinkMode::Off && stream_.text().empty() &&
+                        bytes.find_first_not_of(" \t\r\n") == std::string::npos;
+    if (!layout && stream_.push(bytes, thinking_piece(next))) {
         g_.stop_reason = StopReason::StopString;
         done_ = true;
     } else if (int(g_.tokens.size()) >= opt_.max_tokens) {
