@@ -38,11 +38,11 @@ TEST(Eval, PromptPerThinkMode) {
                                               tok.encode("assistant\n")});
     const auto nl = tok.encode("\n"), nl2 = tok.encode("\n\n");
     // Off prefills the empty block only: the "\n\n" after it is tokenized by what follows (GPT-2
-    // pre-tokenisation cuts "\n\nThe" into "\n" "\n" "The", unlike "\n\n5"), so the model writes it.
+    // pre-tokenisation cuts "\n\nThe" into "\n" "\n" "The", unlike "\n\n5"), so the model writes
+    // it.
     EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::Auto), head);
     EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::On), concat({head, {4}, nl}));
-    EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::Off),
-              concat({head, {4}, nl2, {5}}));
+    EXPECT_EQ(np::eval::build_prompt(tok, q, ThinkMode::Off), concat({head, {4}, nl2, {5}}));
     EXPECT_EQ(tok.decode(np::eval::build_prompt(tok, q, ThinkMode::Off)),
               "<|endoftext|><|im_start|>user\nWhat is 12 + 30?<|im_end|>\n<|im_start|>assistant\n"
               "<think>\n\n</think>");

@@ -23,8 +23,9 @@ enum class ThinkMode { On, Off, Auto };
 ThinkMode parse_think_mode(std::string_view s);
 const char* think_mode_name(ThinkMode m);
 
-// The mode's prefill: on "<think>\n", off the empty block "<think>\n\n</think>", auto nothing. Tokenized as
-// the training renderer (data::tokenize_document) tokenizes the same text in front of an answer.
+// The mode's prefill: on "<think>\n", off the empty block "<think>\n\n</think>", auto nothing.
+// Tokenized as the training renderer (data::tokenize_document) tokenizes the same text in front of
+// an answer.
 std::vector<int32_t> think_prefill(const Tokenizer& tok, ThinkMode mode);
 
 // {role, content}; assistant content may hold "<think>...</think>answer".
