@@ -21,6 +21,8 @@ expect_error "--temperature" generate --model ckpt --prompt hi --temperature -1
 expect_error "--min-p" generate --model ckpt --prompt hi --min-p 1
 expect_error "--top-k" generate --model ckpt --prompt hi --top-k -1
 expect_error "--repeat-penalty" generate --model ckpt --prompt hi --repeat-penalty 0
+expect_error "--presence-penalty" generate --model ckpt --prompt hi --presence-penalty 3
+expect_error "--frequency-penalty" chat --model ckpt --frequency-penalty -2.5
 expect_error "--max-tokens" generate --model ckpt --prompt hi -n 0
 expect_error "--think-budget" generate --model ckpt --prompt hi --think-budget -5
 expect_error "--think" generate --model ckpt --prompt hi --chat --think maybe

@@ -1,7 +1,8 @@
 // Full-precision matrices of the packed model (DESIGN §4.2): the embedding table and the output
-// head, stored F32 (packed from a checkpoint), F16 or Q8_0 (from a GGUF file). Two operations: read
-// one row (embedding lookup) and the matrix-vector product (head logits), multi-threaded over rows
-// and SIMD where the CPU has it (F16C + FMA); a scalar loop is the reference.
+// head, stored F32 (packed from a checkpoint), F16 or Q8_0 (from a GGUF file). Read one row
+// (embedding lookup), and the head's product with one vector or with the vectors of a batched
+// decode step (head logits), multi-threaded over rows and SIMD where the CPU has it (F16C + FMA);
+// a scalar loop is the reference.
 #pragma once
 #include <cstddef>
 #include <cstdint>

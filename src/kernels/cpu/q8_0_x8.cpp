@@ -171,9 +171,11 @@ void q8_0x8_matmat(std::span<float* const> ys, const Q8_0x8Matrix& W, const floa
         quantize_row_q8_0(xq_buf.data() + i * size_t(nb), x + i * size_t(W.cols()), W.cols());
         for (size_t k = i * size_t(nb); k < (i + 1) * size_t(nb); k++) {
             xd_buf[k] = fp16_to_fp32(xq_buf[k].d);
+#ifdef NP_Q8X8_VNNI
             int32_t sum = 0;
             for (int8_t q : xq_buf[k].qs) sum += q;
             xs_buf[k] = 128 * sum;
+#endif
         }
     }
     // Plain pointers into this thread's buffers: inside the parallel region a thread_local name
