@@ -164,6 +164,8 @@ void Scheduler::finish(Slot& s, const std::string& error) {
         if (s.job->cancelled->load()) stats_.jobs_cancelled++;
         stats_.generated_tokens += int64_t(g.tokens.size());
         jobs_in_--;
+        // Counted free before the client hears of its reply, so /health agrees with it.
+        stats_.busy_slots--;
     }
     s.job->on_done(g, error);
     s.job.reset();
