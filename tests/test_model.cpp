@@ -88,6 +88,42 @@ TEST(Model, GradientMatchesFiniteDifferences) {
     }
 }
 
+// Backward adds into the parameter gradients (no op may overwrite them): two backwards give the
+// sum of their gradients, and grad_of_sum scales the mean's gradient by the target count.
+TEST(Model, BackwardAccumulatesIntoGrads) {
+    for (const char* pattern : {"MA", "AM"}) {
+        SCOPED_TRACE(pattern);
+        Model<double> m(tiny_config(pattern, "swiglu", pattern[0] == 'M'));
+        m.init_random(4);
+        const int B = 2, T = 9;
+        const auto a = tiny_tokens(B, T, m.cfg.vocab_size, 5);
+        const auto b = tiny_tokens(B, T, m.cfg.vocab_size, 6);
+        m.zero_grad();
+        const int64_t na = m.loss(a, {}, B, T, true).tokens;
+        const std::vector<double> ga = m.grads;
+        m.zero_grad();
+        m.loss(b, {}, B, T, true);
+        const std::vector<double> gb = m.grads;
+        m.zero_grad();
+        m.loss(a, {}, B, T, true);
+        m.loss(b, {}, B, T, true);
+        double worst = 0, scale = 0;
+        for (size_t i = 0; i < ga.size(); i++) {
+            worst = std::max(worst, std::abs(m.grads[i] - (ga[i] + gb[i])));
+            scale = std::max(scale, std::abs(ga[i] + gb[i]));
+        }
+        EXPECT_GT(scale, 1e-3);
+        EXPECT_LT(worst, 1e-12 * scale);
+        m.zero_grad();
+        m.train_opts.grad_of_sum = true;
+        m.loss(a, {}, B, T, true);
+        worst = 0;
+        for (size_t i = 0; i < ga.size(); i++)
+            worst = std::max(worst, std::abs(m.grads[i] - double(na) * ga[i]));
+        EXPECT_LT(worst, 1e-12 * scale * double(na));
+    }
+}
+
 TEST(Model, DecodeMatchesFullForward) {
     for (bool quant : {false, true}) {
         Model<float> m(tiny_config("MMAMA", "swiglu", true));

@@ -41,6 +41,7 @@ void enlarge_weights(Model<double>& m) {
 // differences of that same loss, on a sample of entries of every parameter tensor.
 void expect_training_gradient_matches_fd(Model<double>& m, const std::vector<int32_t>& tokens,
                                          const std::vector<uint8_t>& mask, int B, int T) {
+    m.zero_grad();
     m.loss(tokens, mask, B, T, true);
     const std::vector<double> analytic = m.grads;
     std::mt19937 pick(9);
@@ -74,6 +75,7 @@ struct Step {
 Step train_step(Model<float>& m, const std::vector<int32_t>& tokens,
                 const std::vector<uint8_t>& mask, int B, int T) {
     Step s;
+    m.zero_grad();
     s.loss = m.loss(tokens, mask, B, T, true).loss;
     s.grads = m.grads;
     s.bytes = m.activation_bytes();

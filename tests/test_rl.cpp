@@ -49,6 +49,7 @@ TEST(WeightedLoss, IsTheWeightedSumOfCrossEntropiesWithItsGradient) {
             want_lp[r + 1] = -ce;
         }
     std::vector<float> lp(tokens.size(), 7.0f);
+    m.zero_grad();
     const LossResult res = m.loss(tokens, mask, B, T, true, w, lp);
     EXPECT_NEAR(res.loss, want, 1e-10);
     for (size_t i = 0; i < lp.size(); ++i) {
@@ -73,9 +74,11 @@ TEST(WeightedLoss, IsTheWeightedSumOfCrossEntropiesWithItsGradient) {
         }
     EXPECT_LT(worst, 1e-5);
     // Uniform weights 1/n give back the mean loss and its gradient.
+    m.zero_grad();
     const LossResult mean = m.loss(tokens, mask, B, T, true);
     const std::vector<double> mean_grads = m.grads;
     std::vector<float> uniform(tokens.size(), float(1.0 / double(mean.tokens)));
+    m.zero_grad();
     const LossResult same = m.loss(tokens, mask, B, T, true, uniform);
     EXPECT_NEAR(same.loss, mean.loss, 1e-6);
     for (size_t i = 0; i < mean_grads.size(); ++i) EXPECT_NEAR(m.grads[i], mean_grads[i], 1e-7);

@@ -312,7 +312,7 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
     LossResult res;
     res.tokens = n;
     if (backward) {
-        grads.assign(layout.total, T(0));
+        if (grads.empty()) zero_grad();
         w.dxf.assign(RD, T(0));
     }
     // Label smoothing (training only), as torch's cross_entropy(label_smoothing = ls): per row
@@ -364,14 +364,15 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
                 chunk_loss += lse - (1 - ls) * double(row[target]) - ls * zsum / V;
             }
             if (backward) {  // d/dlogits of the mean loss: (softmax - smoothed target) / n
-                const T inv = T(1.0 / double(n)), shift = T(lse);
+                const double count = o.grad_of_sum ? 1.0 : double(n);
+                const T inv = T(1.0 / count), shift = T(lse);
                 if (ls == 0) {
                     for (int v = 0; v < V; v++) row[v] = exp_fast(row[v] - shift) * inv;
                     row[target] -= inv;
                 } else {
-                    const T uniform = T(ls / V / double(n));
+                    const T uniform = T(ls / V / count);
                     for (int v = 0; v < V; v++) row[v] = exp_fast(row[v] - shift) * inv - uniform;
-                    row[target] -= T((1 - ls) / double(n));
+                    row[target] -= T((1 - ls) / count);
                 }
             }
         }

@@ -28,7 +28,7 @@ public:
     ModelConfig cfg;
     ParamLayout layout;
     std::vector<T> params;  // layout.total values
-    std::vector<T> grads;   // allocated by the first backward
+    std::vector<T> grads;   // accumulated by every backward; allocated zero by the first one
     bool quantize = true;   // BitLinear quantisers on (false only for finite-difference tests)
 
     // Training-time options (DESIGN §5), all off by default; the trainer sets them before each
@@ -38,6 +38,9 @@ public:
         float label_smoothing = 0;  // eps: target = (1-eps) one-hot + eps/V uniform
         bool recompute = false;     // keep only layer inputs; recompute each layer in backward
         uint64_t dropout_seed = 0;  // set per micro-step so masks replay exactly on resume
+        // The backward adds the gradient of the summed cross-entropy instead of the mean's, so
+        // micro-batches of different target counts accumulate into one mean by a final 1/count.
+        bool grad_of_sum = false;
     };
     TrainOptions train_opts;
 
@@ -61,14 +64,17 @@ public:
         return params.data() + layout.find(name).offset;
     }
     T* grad(const std::string& name) { return grads.data() + layout.find(name).offset; }
+    // grads = 0 (allocating them), before the backwards of a step accumulate.
+    void zero_grad() { grads.assign(layout.total, T(0)); }
 
     // DESIGN init rules: linear weights N(0, 0.02) (residual outputs scaled by 1/sqrt(2L)), norms
     // 1, conv like torch's default, A_log = log U[1,16], dt_bias = softplus^-1(dt0), D = 1.
     void init_random(uint64_t seed);
 
     // Mean next-token cross-entropy over the B rows of T tokens: position t predicts t+1, counted
-    // when t+1 < T and (mask empty or mask[t+1] != 0). With backward, grads are overwritten with
-    // dL/dθ.
+    // when t+1 < T and (mask empty or mask[t+1] != 0). With backward, dL/dθ is ADDED into grads
+    // (as every op's backward adds into its parameter gradients), so a caller accumulates
+    // micro-batches in place and calls zero_grad() between steps.
     //
     // weights [B*T] (policy-gradient objectives, train/rl_objective.h): the loss is instead the
     // weighted sum Σ weights[t+1] * CE(t) over the counted positions, not divided by their count

@@ -186,15 +186,13 @@ void completion_logprobs(Model<float>& m, std::vector<Sample*>& rows, int micro,
     }
 }
 
-// Adds the gradient of the sum of weight * CE over the completions of `rows` into acc.
+// Adds the gradient of the sum of weight * CE over the completions of `rows` into m.grads.
 void weighted_backward(Model<float>& m, std::vector<Sample*>& rows,
-                       const std::vector<std::vector<float>>& weights, int micro,
-                       std::vector<float>& acc) {
+                       const std::vector<std::vector<float>>& weights, int micro) {
     for (size_t r0 = 0; r0 < rows.size(); r0 += size_t(micro)) {
         const size_t rc = std::min(rows.size() - r0, size_t(micro));
         const Batch b = pack_rows(rows, r0, rc, &weights);
         m.loss(b.tok, b.mask, int(rc), int(b.Tn), true, b.w);
-        for (size_t k = 0; k < acc.size(); ++k) acc[k] += m.grads[k];
     }
 }
 
@@ -369,7 +367,6 @@ RlResult run_rl(const RlConfig& cfg, const RlOptions& opt) {
         std::fflush(log);
     };
     const int64_t last = opt.stop_at > 0 ? std::min(opt.stop_at, cfg.steps) : cfg.steps;
-    std::vector<float> acc(policy.layout.total);
     auto evaluate = [&](int64_t at) {
         const auto pm = infer::PackedModel::from_checkpoint(policy, kern::TernaryFormat::TQ2_0);
         const double a = heldout_accuracy(pm, tok, eval_records, cfg.max_tokens);
@@ -457,16 +454,16 @@ RlResult run_rl(const RlConfig& cfg, const RlOptions& opt) {
                 const StepStats es = cfg.algo == "grpo" ? grpo_weights(rows, cfg, weights)
                                                         : dpo_weights(rows, cfg, weights);
                 if (e == 0) st = es;
-                std::fill(acc.begin(), acc.end(), 0.0f);
-                weighted_backward(policy, rows, weights, cfg.micro, acc);
-                grad_norm = grad_global_norm(acc);
+                policy.zero_grad();
+                weighted_backward(policy, rows, weights, cfg.micro);
+                grad_norm = grad_global_norm(policy.grads);
                 if (!std::isfinite(grad_norm))
                     fail("rl: non-finite gradient at step " + std::to_string(step + 1));
                 if (cfg.grad_clip > 0 && grad_norm > cfg.grad_clip) {
                     const float sc = float(cfg.grad_clip / grad_norm);
-                    for (float& g : acc) g *= sc;
+                    for (float& g : policy.grads) g *= sc;
                 }
-                adam.step(policy.params, acc, lr);
+                adam.step(policy.params, policy.grads, lr);
             }
         }
         ++step;

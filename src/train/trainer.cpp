@@ -447,7 +447,6 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
     res.ranks = ranks;
     std::vector<int32_t> ids;
     std::vector<uint8_t> mask;
-    std::vector<float> acc(cfg.accum > 1 ? m.params.size() : 0);
     const auto run_start = Clock::now();
     double timed_seconds = 0;
     int64_t timed_steps = 0, run_steps = 0, timed_tokens = 0;
@@ -463,27 +462,25 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         sampler.next_batch(rows, len, double(step) / double(cfg.steps), ids, mask);
         check_ids(ids, m.cfg.vocab_size, "data " + cfg.data);
 
-        // Micro-batches are weighted by their counted targets, so the step's loss and gradient are
-        // the mean over every target of the step (on all ranks), as one big batch would give.
+        // Every micro-batch adds the gradient of its summed cross-entropy into m.grads; one scale
+        // by 1/targets at the end makes the step's loss and gradient the mean over every target of
+        // the step (on all ranks), as one big batch would give.
         double loss = 0;
         int64_t ntok = 0;
+        m.zero_grad();
         for (int j = 0; j < local_accum; j++) {
             const int a = rank * local_accum + j;  // global micro-batch index
             const size_t off = size_t(a) * cfg.batch * len, n = size_t(cfg.batch) * len;
             m.train_opts = topt;
             m.train_opts.dropout_seed = dropout_seed(cfg.seed, step, a);
+            m.train_opts.grad_of_sum = true;
             LossResult lr = m.loss(std::span(ids).subspan(off, n), std::span(mask).subspan(off, n),
                                    cfg.batch, len, true);
             loss += lr.loss * double(lr.tokens);
             ntok += lr.tokens;
-            if (cfg.accum > 1) {
-                const float w = float(lr.tokens);
-                if (j == 0) std::fill(acc.begin(), acc.end(), 0.0f);
-                for (size_t i = 0; i < acc.size(); i++) acc[i] += w * m.grads[i];
-            }
         }
         if (ranks > 1) {
-            comm.allreduce_sum(std::span(acc));
+            comm.allreduce_sum(std::span(m.grads));
             double sums[2] = {loss, double(ntok)};
             comm.allreduce_sum(std::span(sums));
             loss = sums[0];
@@ -491,8 +488,7 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         }
         const double inv = ntok > 0 ? 1.0 / double(ntok) : 0.0;
         loss *= inv;
-        if (cfg.accum > 1)
-            for (size_t i = 0; i < acc.size(); i++) m.grads[i] = float(double(acc[i]) * inv);
+        for (float& g : m.grads) g = float(double(g) * inv);
         if (opt.after_backward) opt.after_backward(step, m.grads, loss);
 
         const double gnorm =
@@ -631,7 +627,7 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
     res.step_seconds = timed_steps > 0 ? timed_seconds / double(timed_steps) : 0;
     res.tok_s = timed_seconds > 0 ? double(timed_tokens) / timed_seconds : 0;
     res.param_bytes = m.params.size() * sizeof(float);
-    res.grad_bytes = (m.grads.size() + acc.size()) * sizeof(float);
+    res.grad_bytes = m.grads.size() * sizeof(float);
     res.optimizer_bytes = adam.state_bytes();
     res.peak_rss = peak_rss_bytes();
     return res;
