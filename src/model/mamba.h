@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/mamba_ops.h"
 #include "model/ops.h"
 
 namespace np {
@@ -49,9 +50,10 @@ struct MambaActs {
     std::vector<T> rstd;             // [R] gated RMSNorm
     std::vector<T> chunk_state;      // [B, H, nchunks, P, N] state S_{t-1} entering each chunk
     int chunk_used = 0;              // chunk length of the forward that filled chunk_state
-    // Scratch reused between calls: normed (forward) / dnormed (backward) [R, d_inner], and
-    // backward-only buffers.
-    std::vector<T> tmp, dg, dxbc, dzxbcdt, dbc_head, scratch, head_partial;
+    // Scratch reused between calls: normed (forward) / dnormed, then dy (backward) [R, d_inner],
+    // and backward-only buffers.
+    std::vector<T> tmp, dg, dxbc, dzxbcdt, ddt;
+    SsmScanScratch<T> scan;
 };
 
 // out[R, D] = Mamba(h[R, D]). Documents (layout.doc_start) restart the conv window and SSM state.

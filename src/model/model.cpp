@@ -69,8 +69,8 @@ template <class T>
 size_t held_bytes(const MambaActs<T>& a) {
     return held_bytes(a.in_cache) + held_bytes(a.out_cache) +
            held_bytes(a.seg_begin, a.zxbcdt, a.conv_pre, a.xbc, a.dt, a.y, a.g, a.rstd,
-                      a.chunk_state, a.tmp, a.dg, a.dxbc, a.dzxbcdt, a.dbc_head, a.scratch,
-                      a.head_partial);
+                      a.chunk_state, a.tmp, a.dg, a.dxbc, a.dzxbcdt, a.ddt, a.scan.states,
+                      a.scan.dbc_head, a.scan.head_partial);
 }
 template <class T>
 size_t held_bytes(const MlaActs<T>& a) {

@@ -163,6 +163,118 @@ SeqLayout doc_layout(int B, int T) {
     return make_seq_layout(tok.data(), B, T);
 }
 
+// seg_begin[R]: the row where each row's document starts.
+std::vector<int32_t> seg_begin_of(const SeqLayout& l) {
+    std::vector<int32_t> sb(size_t(l.B) * l.T);
+    for (int r = 0; r < l.B * l.T; r++)
+        sb[r] = (r % l.T == 0 || l.doc_start[r]) ? r : sb[size_t(r) - 1];
+    return sb;
+}
+
+// The Mamba mixer's own ops on their own (model/mamba_ops.h).
+struct MambaOpBase {
+    MambaDims d;
+    int B, Tn;
+    MambaShape s() const { return mamba_shape(d, "backend ops"); }
+    int R() const { return B * Tn; }
+    std::vector<int32_t> seg() const { return seg_begin_of(doc_layout(B, Tn)); }
+};
+
+// xbc[R, C] = SiLU(causal depthwise conv of zxbcdt's xBC columns)
+struct ConvSilu : MambaOpBase {
+    Tensors<double> init(std::mt19937& rng) const {
+        return {normal(size_t(R()) * s().Ip, rng, 1), normal(size_t(s().C) * d.d_conv, rng, 0.5),
+                normal(s().C, rng, 0.3)};
+    }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& xbc) const {
+        std::vector<T> pre(size_t(R()) * s().C);
+        xbc.resize(pre.size());
+        causal_conv_silu_forward(pre.data(), xbc.data(), in[0].data(), in[1].data(), in[2].data(),
+                                 seg().data(), R(), s());
+    }
+    template <class T>
+    void backward(const Tensors<T>& in, const std::vector<T>& dxbc, Tensors<T>& g) const {
+        std::vector<T> pre(size_t(R()) * s().C), xbc(pre.size()), d = dxbc;
+        const std::vector<int32_t> sb = seg();
+        causal_conv_silu_forward(pre.data(), xbc.data(), in[0].data(), in[1].data(), in[2].data(),
+                                 sb.data(), R(), s());
+        causal_conv_silu_backward(g[0].data(), g[1].data(), g[2].data(), d.data(), pre.data(),
+                                  in[0].data(), in[1].data(), sb.data(), R(), s());
+    }
+};
+
+// dt[R, H] = softplus(dt_raw + dt_bias)
+struct DtSoftplus : MambaOpBase {
+    Tensors<double> init(std::mt19937& rng) const {
+        return {normal(size_t(R()) * s().Ip, rng, 2), normal(s().H, rng, 1)};
+    }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& dt) const {
+        dt.resize(size_t(R()) * s().H);
+        dt_softplus_forward(dt.data(), in[0].data(), in[1].data(), R(), s());
+    }
+    template <class T>
+    void backward(const Tensors<T>& in, const std::vector<T>& ddt, Tensors<T>& g) const {
+        dt_softplus_backward(g[0].data(), g[1].data(), ddt.data(), in[0].data(), in[1].data(), R(),
+                             s());
+    }
+};
+
+// y[R, Di] = the selective scan of xbc with steps dt, A = -exp(A_log), skip D. "cpu" runs the
+// chunked SSD algorithm, the reference the sequential recurrence.
+struct SsmScan : MambaOpBase {
+    int L;
+    Tensors<double> init(std::mt19937& rng) const {
+        std::uniform_real_distribution<double> u(0.01, 0.5);
+        Tensors<double> in = {
+            normal(size_t(R()) * s().C, rng, 1), {}, {}, normal(s().H, rng, 0.1, 1)};
+        for (int i = 0; i < R() * s().H; i++) in[1].push_back(u(rng));
+        for (int h = 0; h < s().H; h++) in[2].push_back(std::log(1 + 15 * u(rng)));
+        return in;
+    }
+    template <class T>
+    void run(const Tensors<T>& in, std::vector<T>& y, std::vector<T>& states,
+             SsmScanScratch<T>& ws) const {
+        y.resize(size_t(R()) * s().Di);
+        states.resize(size_t(B) * s().H * ((Tn + L - 1) / L) * s().PN());
+        ssm_scan_forward(y.data(), states.data(), in[0].data(), in[1].data(), in[2].data(),
+                         in[3].data(), seg().data(), B, Tn, L, std::is_same_v<T, float>, s(), ws);
+    }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& y) const {
+        std::vector<T> states;
+        SsmScanScratch<T> ws;
+        run(in, y, states, ws);
+    }
+    template <class T>
+    void backward(const Tensors<T>& in, const std::vector<T>& dy, Tensors<T>& g) const {
+        std::vector<T> y, states;
+        SsmScanScratch<T> ws;
+        run(in, y, states, ws);
+        ssm_scan_backward(g[0].data(), g[1].data(), g[2].data(), g[3].data(), dy.data(),
+                          in[0].data(), in[1].data(), states.data(), in[2].data(), in[3].data(),
+                          seg().data(), B, Tn, L, s(), ws);
+    }
+};
+
+// g[R, Di] = y * SiLU(z), z = zxbcdt's first Di columns
+struct GateSilu : MambaOpBase {
+    Tensors<double> init(std::mt19937& rng) const {
+        return {normal(size_t(R()) * s().Ip, rng, 2), normal(size_t(R()) * s().Di, rng, 1)};
+    }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& g) const {
+        g.resize(size_t(R()) * s().Di);
+        gate_silu_forward(g.data(), in[1].data(), in[0].data(), R(), s());
+    }
+    template <class T>
+    void backward(const Tensors<T>& in, const std::vector<T>& dg, Tensors<T>& g) const {
+        gate_silu_backward(g[0].data(), g[1].data(), dg.data(), in[1].data(), in[0].data(), R(),
+                           s());
+    }
+};
+
 // The Mamba-2 mixer (in_proj, causal depthwise conv + SiLU, selective scan, gated RMSNorm,
 // out_proj). "cpu" runs the chunked SSD scan, the reference the sequential recurrence.
 struct MambaMixer {
@@ -531,6 +643,15 @@ std::vector<TrainOp> training_ops(bool perf) {
         op.flops =
             2.0 * B * T * D * (d.in_proj_dim() + d.d_inner()) + 6.0 * B * T * d.d_inner() * N;
         ops.push_back(op);
+        const MambaOpBase base{d, B, T};
+        ops.push_back(make_train_op(ConvSilu{base}, "causal_conv_silu", op.shape,
+                                    {"zxbcdt", "conv_w", "conv_b"}));
+        ops.push_back(
+            make_train_op(DtSoftplus{base}, "dt_softplus", op.shape, {"zxbcdt", "dt_bias"}));
+        ops.push_back(
+            make_train_op(SsmScan{base, L}, "ssm_scan", op.shape, {"xbc", "dt", "A_log", "D"}));
+        ops.back().flops = 6.0 * B * T * d.d_inner() * N;
+        ops.push_back(make_train_op(GateSilu{base}, "gate_silu", op.shape, {"zxbcdt", "y"}));
         const MambaMixer whole{d, B, T, L};
         TrainOp step = make_train_op(MambaStep{whole}, "mamba_step", op.shape, mamba_in);
         step.reference = op.forward64;
