@@ -29,27 +29,6 @@ void check_dims(const MlaDims& d) {
     if (!(d.rope_theta > 0)) fail("mla: rope_theta must be positive");
 }
 
-// Tiny problems (decode-sized, gradient checks) run serially: a parallel region costs more than
-// the work, and far more when the cores are shared with other processes.
-bool parallel_worth(size_t flops) {
-    return flops > (size_t(1) << 16);
-}
-
-// Vectorised dot product. Forward, backward recomputation and decode step all use it, so their
-// scores are bitwise the same function of q and k.
-template <class T>
-inline T vdot(const T* a, const T* b, int n) {
-    T s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int k = 0; k < n; k++) s += a[k] * b[k];
-    return s;
-}
-
-// Multiply-adds of the attention core: causal pairs (at most T(T+1)/2 per (b, head)) times widths.
-size_t attention_work(int B, int T, int nh, int qd, int dv) {
-    return size_t(B) * nh * T * (T + 1) / 2 * (qd + dv);
-}
-
 }  // namespace
 
 // One table row: the angles of position pos, so the decoder's per-step row equals the training
@@ -99,7 +78,7 @@ void mla_forward(T* out, const T* h, const MlaWeights<T>& w, const MlaDims& d, c
     check_dims(d);
     const int B = L.B, Tn = L.T, R = B * Tn, D = d.d_model, nh = d.n_heads;
     const int dn = d.qk_nope_dim, dr = d.qk_rope_dim, dv = d.v_dim, r = d.kv_rank;
-    const int qd = dn + dr, kvw = dn + dv, QW = nh * qd, KW = nh * kvw, OW = nh * dv, half = dr / 2;
+    const int qd = dn + dr, kvw = dn + dv, QW = nh * qd, KW = nh * kvw, OW = nh * dv;
     if (L.doc_start.size() != size_t(R) || L.pos.size() != size_t(R))
         fail("mla_forward: SeqLayout doc_start/pos must hold B*T = " + std::to_string(R) +
              " entries");
@@ -134,50 +113,15 @@ void mla_forward(T* out, const T* h, const MlaWeights<T>& w, const MlaDims& d, c
         max_pos = std::max(max_pos, int(L.pos[i]));
     }
     rope_table(a.cos, a.sin, max_pos + 1, dr, d.rope_theta);
-#pragma omp parallel for schedule(static) if (parallel_worth(size_t(R) * (nh + 1) * dr))
-    for (int i = 0; i < R; i++) {
-        const T* c = a.cos.data() + size_t(L.pos[i]) * half;
-        const T* s = a.sin.data() + size_t(L.pos[i]) * half;
-        rope_apply(a.kr.data() + size_t(i) * dr, c, s, dr);
-        for (int hh = 0; hh < nh; hh++)
-            rope_apply(a.q.data() + size_t(i) * QW + hh * qd + dn, c, s, dr);
-    }
+    const MlaShape shape{nh, dn, dr, dv};
+    rope_rows_forward(a.q.data(), a.kr.data(), L.pos.data(), a.cos.data(), a.sin.data(), R, shape);
     for (int b = 0; b < B; b++)
         for (int t = 0; t < Tn; t++) {
             int i = b * Tn + t;
             a.first[i] = (t == 0 || L.doc_start[i]) ? t : a.first[i - 1];
         }
-
-    const T scale = T(1) / std::sqrt(T(qd));
-    const size_t attn_work = attention_work(B, Tn, nh, qd, dv);
-#pragma omp parallel for schedule(dynamic) if (parallel_worth(attn_work))
-    for (int task = 0; task < B * nh; task++) {
-        const int b = task / nh, hh = task % nh;
-        T* sc = a.scores.data() + size_t(task) * 2 * Tn;
-        for (int t = 0; t < Tn; t++) {
-            const int i = b * Tn + t, j0 = a.first[i];
-            const T* qn = a.q.data() + size_t(i) * QW + hh * qd;
-            const T* qr = qn + dn;
-            T m = -std::numeric_limits<T>::infinity();
-            for (int j = j0; j <= t; j++) {
-                const T* kn = a.kv.data() + size_t(b * Tn + j) * KW + hh * kvw;
-                const T* kr = a.kr.data() + size_t(b * Tn + j) * dr;
-                const T dot = vdot(qn, kn, dn) + vdot(qr, kr, dr);
-                sc[j] = dot * scale;
-                m = std::max(m, sc[j]);
-            }
-            T sum = 0;
-            for (int j = j0; j <= t; j++) sum += (sc[j] = std::exp(sc[j] - m));
-            T* ot = a.o.data() + size_t(i) * OW + hh * dv;
-            std::fill(ot, ot + dv, T(0));
-            for (int j = j0; j <= t; j++) {
-                const T p = sc[j] / sum;
-                const T* v = a.kv.data() + size_t(b * Tn + j) * KW + hh * kvw + dn;
-                for (int k = 0; k < dv; k++) ot[k] += p * v[k];
-            }
-            a.lse[size_t(task) * Tn + t] = m + std::log(sum);
-        }
-    }
+    causal_attention_forward(a.o.data(), a.lse.data(), a.q.data(), a.kv.data(), a.kr.data(),
+                             a.first.data(), B, Tn, shape, a.scores);
 
     rmsnorm_forward(a.on.data(), a.rstd_o.data(), a.o.data(), w.o_norm, R, OW, eps);
     bitlinear_forward(out, a.on.data(), w.o_proj, R, OW, D, quantize, a.bl_o);
@@ -189,7 +133,7 @@ void mla_backward(T* dh, MlaGrads<T>& g, const T* dout, const T* h, const MlaWei
                   const MlaDims& d, const SeqLayout& L, bool quantize, T eps, MlaActs<T>& a) {
     const int B = L.B, Tn = L.T, R = B * Tn, D = d.d_model, nh = d.n_heads;
     const int dn = d.qk_nope_dim, dr = d.qk_rope_dim, dv = d.v_dim, r = d.kv_rank;
-    const int qd = dn + dr, kvw = dn + dv, QW = nh * qd, KW = nh * kvw, OW = nh * dv, half = dr / 2;
+    const int qd = dn + dr, kvw = dn + dv, QW = nh * qd, KW = nh * kvw, OW = nh * dv;
     if (a.lse.size() != size_t(B) * nh * Tn || a.q.size() != size_t(R) * QW)
         fail("mla_backward: acts do not come from a forward with the same shapes");
 
@@ -201,76 +145,21 @@ void mla_backward(T* dh, MlaGrads<T>& g, const T* dout, const T* h, const MlaWei
     zeroed(a.dc, size_t(R) * r);
     zeroed(a.dc_raw, size_t(R) * r);
     a.dkvd.resize(size_t(R) * (r + dr));
-    zeroed(a.dkr_heads, size_t(nh) * R * dr);
 
     bitlinear_backward(a.d_on.data(), g.o_proj, dout, a.bl_o, R, OW, D);
     rmsnorm_backward(a.d_o.data(), g.o_norm, a.d_on.data(), a.o.data(), w.o_norm, a.rstd_o.data(),
                      R, OW);
 
-    // Per (b, head) the written slices of dq/dkv are disjoint; k_rope is shared by the heads, so
-    // each head accumulates into its own dkr_heads plane and the planes are summed afterwards.
-    const T scale = T(1) / std::sqrt(T(qd));
-    const size_t attn_work = attention_work(B, Tn, nh, qd, dv);
-#pragma omp parallel for schedule(dynamic) if (parallel_worth(2 * attn_work))
-    for (int task = 0; task < B * nh; task++) {
-        const int b = task / nh, hh = task % nh;
-        T* P = a.scores.data() + size_t(task) * 2 * Tn;
-        T* dP = P + Tn;
-        T* dkr_h = a.dkr_heads.data() + size_t(hh) * R * dr;
-        for (int t = 0; t < Tn; t++) {
-            const int i = b * Tn + t, j0 = a.first[i];
-            const T* qn = a.q.data() + size_t(i) * QW + hh * qd;
-            const T* qr = qn + dn;
-            const T* dot_ = a.d_o.data() + size_t(i) * OW + hh * dv;
-            const T lse = a.lse[size_t(task) * Tn + t];
-            T Dt = 0;
-            for (int j = j0; j <= t; j++) {
-                const T* kn = a.kv.data() + size_t(b * Tn + j) * KW + hh * kvw;
-                const T* kr = a.kr.data() + size_t(b * Tn + j) * dr;
-                const T* v = kn + dn;
-                const T dot = vdot(qn, kn, dn) + vdot(qr, kr, dr);
-                P[j] = std::exp(dot * scale - lse);
-                const T dp = vdot(dot_, v, dv);
-                dP[j] = dp;
-                Dt += P[j] * dp;
-            }
-            T* dqn = a.dq.data() + size_t(i) * QW + hh * qd;
-            T* dqr = dqn + dn;
-            for (int j = j0; j <= t; j++) {
-                const size_t jr = size_t(b * Tn + j);
-                const T ds = P[j] * (dP[j] - Dt) * scale;
-                const T* kn = a.kv.data() + jr * KW + hh * kvw;
-                const T* kr = a.kr.data() + jr * dr;
-                T* dkn = a.dkv.data() + jr * KW + hh * kvw;
-                T* dvj = dkn + dn;
-                T* dkr = dkr_h + jr * dr;
-                for (int k = 0; k < dn; k++) {
-                    dqn[k] += ds * kn[k];
-                    dkn[k] += ds * qn[k];
-                }
-                for (int k = 0; k < dr; k++) {
-                    dqr[k] += ds * kr[k];
-                    dkr[k] += ds * qr[k];
-                }
-                for (int k = 0; k < dv; k++) dvj[k] += P[j] * dot_[k];
-            }
-        }
-    }
-
-#pragma omp parallel for schedule(static) if (parallel_worth(size_t(R) * (2 * nh + 1) * dr))
-    for (int i = 0; i < R; i++) {
-        const T* c = a.cos.data() + size_t(L.pos[i]) * half;
-        const T* s = a.sin.data() + size_t(L.pos[i]) * half;
-        for (int hh = 0; hh < nh; hh++)
-            rope_apply_backward(a.dq.data() + size_t(i) * QW + hh * qd + dn, c, s, dr);
-        T* dkr = a.dkvd.data() + size_t(i) * (r + dr) + r;
-        std::fill(dkr, dkr + dr, T(0));
-        for (int hh = 0; hh < nh; hh++) {
-            const T* src = a.dkr_heads.data() + (size_t(hh) * R + i) * dr;
-            for (int k = 0; k < dr; k++) dkr[k] += src[k];
-        }
-        rope_apply_backward(dkr, c, s, dr);
-    }
+    const MlaShape shape{nh, dn, dr, dv};
+    zeroed(a.dkr, size_t(R) * dr);
+    causal_attention_backward(a.dq.data(), a.dkv.data(), a.dkr.data(), a.d_o.data(), a.q.data(),
+                              a.kv.data(), a.kr.data(), a.lse.data(), a.first.data(), B, Tn, shape,
+                              a.scores, a.dkr_heads);
+    rope_rows_backward(a.dq.data(), a.dkr.data(), L.pos.data(), a.cos.data(), a.sin.data(), R,
+                       shape);
+    for (int i = 0; i < R; i++)
+        std::memcpy(a.dkvd.data() + size_t(i) * (r + dr) + r, a.dkr.data() + size_t(i) * dr,
+                    sizeof(T) * dr);
 
     bitlinear_backward(a.dc.data(), g.kv_up, a.dkv.data(), a.bl_kvu, R, r, KW);
     rmsnorm_backward(a.dc_raw.data(), g.kv_norm, a.dc.data(), a.c_raw.data(), w.kv_norm,

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/mla_ops.h"
 #include "model/ops.h"
 
 namespace np {
@@ -59,7 +60,7 @@ struct MlaActs {
     std::vector<T> cos, sin;  // rope tables [max_pos+1, dr/2]
     std::vector<T> scores;    // [B*nh, 2T] scratch, one row per (b, head) task
     // backward scratch
-    std::vector<T> d_on, d_o, dq, dkv, dc, dc_raw, dkvd, dkr_heads;
+    std::vector<T> d_on, d_o, dq, dkv, dkr, dc, dc_raw, dkvd, dkr_heads;
 };
 
 template <class T>

@@ -76,7 +76,7 @@ template <class T>
 size_t held_bytes(const MlaActs<T>& a) {
     return held_bytes(a.bl_q) + held_bytes(a.bl_kvd) + held_bytes(a.bl_kvu) + held_bytes(a.bl_o) +
            held_bytes(a.q, a.kvd, a.c_raw, a.c, a.rstd_c, a.kr, a.kv, a.o, a.rstd_o, a.on, a.lse,
-                      a.first, a.cos, a.sin, a.scores, a.d_on, a.d_o, a.dq, a.dkv, a.dc, a.dc_raw,
+                      a.first, a.cos, a.sin, a.scores, a.d_on, a.d_o, a.dq, a.dkv, a.dkr, a.dc, a.dc_raw,
                       a.dkvd, a.dkr_heads);
 }
 template <class T>

@@ -332,6 +332,131 @@ struct MambaMixer {
     }
 };
 
+// MLA's own ops on their own (model/mla_ops.h).
+struct MlaOpBase {
+    MlaShape s;
+    int B, Tn;
+    int R() const { return B * Tn; }
+    std::vector<int> first() const {
+        const SeqLayout l = doc_layout(B, Tn);
+        std::vector<int> f(static_cast<size_t>(R()), 0);
+        for (int i = 0; i < R(); i++)
+            f[size_t(i)] = (i % Tn == 0 || l.doc_start[size_t(i)]) ? i % Tn : f[size_t(i) - 1];
+        return f;
+    }
+};
+
+// o[R, nh, dv] = causal softmax attention of q over k = [k_nope | kr] and v, per document.
+struct Attention : MlaOpBase {
+    Tensors<double> init(std::mt19937& rng) const {
+        return {normal(size_t(R()) * s.nh * s.qd(), rng, 1),
+                normal(size_t(R()) * s.nh * s.kvw(), rng, 1), normal(size_t(R()) * s.dr, rng, 1)};
+    }
+    template <class T>
+    void run(const Tensors<T>& in, std::vector<T>& o, std::vector<T>& lse,
+             std::vector<T>& scores) const {
+        o.resize(size_t(R()) * s.nh * s.dv);
+        lse.resize(size_t(R()) * s.nh);
+        causal_attention_forward(o.data(), lse.data(), in[0].data(), in[1].data(), in[2].data(),
+                                 first().data(), B, Tn, s, scores);
+    }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& o) const {
+        std::vector<T> lse, scores;
+        run(in, o, lse, scores);
+    }
+    template <class T>
+    void backward(const Tensors<T>& in, const std::vector<T>& d_o, Tensors<T>& g) const {
+        std::vector<T> o, lse, scores, heads;
+        run(in, o, lse, scores);
+        causal_attention_backward(g[0].data(), g[1].data(), g[2].data(), d_o.data(), in[0].data(),
+                                  in[1].data(), in[2].data(), lse.data(), first().data(), B, Tn, s,
+                                  scores, heads);
+    }
+    // The softmax written out per query: scores, max, exp, normalise, weighted sum of v.
+    void reference(const Tensors<double>& in, std::vector<double>& o) const {
+        const std::vector<int> f = first();
+        const int QW = s.nh * s.qd(), KW = s.nh * s.kvw();
+        o.assign(size_t(R()) * s.nh * s.dv, 0);
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < s.nh; h++)
+                for (int t = 0; t < Tn; t++) {
+                    const int i = b * Tn + t;
+                    std::vector<double> p;
+                    for (int j = f[size_t(i)]; j <= t; j++) {
+                        const int k = b * Tn + j;
+                        double dot = 0;
+                        for (int c = 0; c < s.dn; c++)
+                            dot += in[0][size_t(i) * QW + h * s.qd() + c] *
+                                   in[1][size_t(k) * KW + h * s.kvw() + c];
+                        for (int c = 0; c < s.dr; c++)
+                            dot += in[0][size_t(i) * QW + h * s.qd() + s.dn + c] *
+                                   in[2][size_t(k) * s.dr + c];
+                        p.push_back(dot / std::sqrt(double(s.qd())));
+                    }
+                    const double m = *std::max_element(p.begin(), p.end());
+                    double sum = 0;
+                    for (double& x : p) sum += (x = std::exp(x - m));
+                    for (int j = f[size_t(i)]; j <= t; j++)
+                        for (int c = 0; c < s.dv; c++)
+                            o[(size_t(i) * s.nh + h) * s.dv + c] +=
+                                p[size_t(j - f[size_t(i)])] / sum *
+                                in[1][size_t(b * Tn + j) * KW + h * s.kvw() + s.dn + c];
+                }
+    }
+};
+
+// Rotate-half RoPE on q's rope parts and on kr: out = [q rotated | kr rotated].
+struct RopeRows : MlaOpBase {
+    double theta;
+    Tensors<double> init(std::mt19937& rng) const {
+        return {normal(size_t(R()) * s.nh * s.qd(), rng, 1), normal(size_t(R()) * s.dr, rng, 1)};
+    }
+    template <class T>
+    void tables(std::vector<T>& c, std::vector<T>& sn) const {
+        rope_table(c, sn, Tn, s.dr, theta);
+    }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& out) const {
+        std::vector<T> q = in[0], kr = in[1], c, sn;
+        tables(c, sn);
+        rope_rows_forward(q.data(), kr.data(), doc_layout(B, Tn).pos.data(), c.data(), sn.data(),
+                          R(), s);
+        out = q;
+        out.insert(out.end(), kr.begin(), kr.end());
+    }
+    template <class T>
+    void backward(const Tensors<T>& in, const std::vector<T>& dout, Tensors<T>& g) const {
+        std::vector<T> dq(dout.begin(), dout.begin() + long(in[0].size())),
+            dkr(dout.begin() + long(in[0].size()), dout.end()), c, sn;
+        tables(c, sn);
+        rope_rows_backward(dq.data(), dkr.data(), doc_layout(B, Tn).pos.data(), c.data(), sn.data(),
+                           R(), s);
+        for (size_t i = 0; i < dq.size(); i++) g[0][i] += dq[i];
+        for (size_t i = 0; i < dkr.size(); i++) g[1][i] += dkr[i];
+    }
+    // (x_i, x_{i+d/2}) rotated by pos * theta^(-2i/d), angles computed here.
+    void reference(const Tensors<double>& in, std::vector<double>& out) const {
+        const std::vector<int32_t> pos = doc_layout(B, Tn).pos;
+        std::vector<double> q = in[0], kr = in[1];
+        auto rotate = [&](double* x, int p) {
+            for (int i = 0; i < s.dr / 2; i++) {
+                const double a = p * std::pow(theta, -2.0 * i / s.dr), x0 = x[i],
+                             x1 = x[i + s.dr / 2];
+                x[i] = x0 * std::cos(a) - x1 * std::sin(a);
+                x[i + s.dr / 2] = x1 * std::cos(a) + x0 * std::sin(a);
+            }
+        };
+        for (int i = 0; i < R(); i++) {
+            rotate(kr.data() + size_t(i) * s.dr, pos[size_t(i)]);
+            for (int h = 0; h < s.nh; h++)
+                rotate(q.data() + size_t(i) * s.nh * s.qd() + h * s.qd() + s.dn, pos[size_t(i)]);
+        }
+        out = q;
+        out.insert(out.end(), kr.begin(), kr.end());
+    }
+};
+
 // Multi-head latent attention with decoupled RoPE (causal, documents isolated).
 struct MlaMixer {
     MlaDims d;
@@ -675,6 +800,15 @@ std::vector<TrainOp> training_ops(bool perf) {
         op.flops = 2.0 * B * T * D * (d.q_dim() + d.kv_down_dim() + d.o_dim()) +
                    2.0 * B * T * r * d.kv_up_dim() + 2.0 * B * T * T * nh * (dn + dr + dv);
         ops.push_back(op);
+        const MlaOpBase base{{nh, dn, dr, dv}, B, T};
+        const Attention att{base};
+        TrainOp a = with_reference(
+            make_train_op(att, "causal_attention", op.shape, {"q", "kv", "kr"}), att);
+        a.flops = 2.0 * B * T * T * nh * (dn + dr + dv);
+        ops.push_back(a);
+        const RopeRows rope{base, d.rope_theta};
+        ops.push_back(
+            with_reference(make_train_op(rope, "rope_rows", op.shape, {"q", "kr"}), rope));
         TrainOp step = make_train_op(MlaStep{MlaMixer{d, B, T}}, "mla_step", op.shape, op.inputs);
         step.reference = op.forward64;
         step.differentiable.assign(op.inputs.size(), false);
