@@ -32,6 +32,13 @@ struct FfnActs {
     std::vector<T> du;      // [R, F]
 };
 
+// m[n] = act(a) * u, act = SiLU (SwiGLU) or ReLU² (the FFN's gated activation, elementwise).
+template <class T>
+void gated_act_forward(T* m, const T* a, const T* u, size_t n, FfnAct act);
+// da += dm * u * act'(a);  du += dm * act(a)
+template <class T>
+void gated_act_backward(T* da, T* du, const T* dm, const T* a, const T* u, size_t n, FfnAct act);
+
 // out[R, D] = FFN(h[R, D])
 template <class T>
 void ffn_forward(T* out, const T* h, const FfnWeights<T>& w, int R, int D, int F, FfnAct act,

@@ -76,8 +76,8 @@ template <class T>
 size_t held_bytes(const MlaActs<T>& a) {
     return held_bytes(a.bl_q) + held_bytes(a.bl_kvd) + held_bytes(a.bl_kvu) + held_bytes(a.bl_o) +
            held_bytes(a.q, a.kvd, a.c_raw, a.c, a.rstd_c, a.kr, a.kv, a.o, a.rstd_o, a.on, a.lse,
-                      a.first, a.cos, a.sin, a.scores, a.d_on, a.d_o, a.dq, a.dkv, a.dkr, a.dc, a.dc_raw,
-                      a.dkvd, a.dkr_heads);
+                      a.first, a.cos, a.sin, a.scores, a.d_on, a.d_o, a.dq, a.dkv, a.dkr, a.dc,
+                      a.dc_raw, a.dkvd, a.dkr_heads);
 }
 template <class T>
 size_t held_bytes(const FfnActs<T>& a) {
@@ -113,11 +113,12 @@ struct Model<T>::Workspace {
     std::vector<LayerActs> acts;       // [L] with Keep::All; otherwise only acts[0] is used
     float drop_p = 0;                  // dropout of the last forward (0 unless training)
     uint64_t drop_seed = 0;
-    std::vector<T> x, xf, rstd_f;  // [R,D] residual stream, final-normed, [R]
-    std::vector<T> dx, dn, dxf;    // [R,D] backward scratch
-    std::vector<T> mix_out;        // [R,D]
-    std::vector<T> dbranch;        // [R,D] gradient of a residual branch through dropout
-    std::vector<T> logits_chunk;   // [kHeadChunk, V]
+    std::vector<T> x, xf, rstd_f;    // [R,D] residual stream, final-normed, [R]
+    std::vector<T> dx, dn, dxf;      // [R,D] backward scratch
+    std::vector<T> mix_out;          // [R,D]
+    std::vector<T> dbranch;          // [R,D] gradient of a residual branch through dropout
+    std::vector<T> logits_chunk;     // [kHeadChunk, V]
+    std::vector<int32_t> ce_target;  // [kHeadChunk] target of each row, -1 if not counted
 };
 
 template <class T>
@@ -257,9 +258,7 @@ void Model<T>::forward_hidden(std::span<const int32_t> tokens, int B, int Tn, Ke
     if (keep == Keep::Inputs) w.acts.resize(1);
     const size_t RD = size_t(R) * D;
     w.x.resize(RD), w.mix_out.resize(RD), w.xf.resize(RD), w.rstd_f.resize(R);
-    const T* E = param("embed.weight");
-    for (int r = 0; r < R; r++)
-        std::memcpy(&w.x[size_t(r) * D], E + size_t(tokens[r]) * D, sizeof(T) * D);
+    embedding_forward(w.x.data(), tokens.data(), param("embed.weight"), R, D);
     for (int l = 0; l < cfg.n_layers; l++) {
         if (keep == Keep::None) {
             layer_forward(l, 0, w.x.data(), w.x.data());
@@ -321,6 +320,7 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
     const T* Wh = head();
     T* dWh = backward ? grad(cfg.tie_embeddings ? "embed.weight" : "lm_head.weight") : nullptr;
     w.logits_chunk.resize(size_t(kHeadChunk) * V);
+    w.ce_target.resize(kHeadChunk);
     double total = 0;
     // Fused head + cross-entropy, kHeadChunk rows at a time: logits never exist for the whole
     // batch.
@@ -328,54 +328,16 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
         const int rc = std::min(kHeadChunk, R - r0);
         T* lg = w.logits_chunk.data();
         linear_forward(lg, w.xf.data() + size_t(r0) * D, Wh, rc, D, V);
-        double chunk_loss = 0;
-#pragma omp parallel for reduction(+ : chunk_loss) schedule(static)
-        for (int i = 0; i < rc; i++) {
-            T* row = lg + size_t(i) * V;
-            const int r = r0 + i;
-            if (!counted(r)) {
-                std::fill(row, row + V, T(0));  // no gradient from this row
-                continue;
-            }
-            T mx = row[0];
-            for (int v = 1; v < V; v++) mx = std::max(mx, row[v]);
-            // exp in the model's precision (shifted by the max, so in [0, 1]); sums in double.
-            double sum = 0;
-            for (int v = 0; v < V; v++) sum += double(exp_fast(row[v] - mx));
-            const int target = tokens[r + 1];
-            const double lse = double(mx) + std::log(sum);
-            if (!logprobs.empty()) logprobs[r + 1] = float(double(row[target]) - lse);
-            if (!weights.empty()) {
-                // Weighted sum (no label smoothing): w * CE, gradient w * (softmax - onehot).
-                const double wt = double(weights[r + 1]);
-                chunk_loss += wt * (lse - double(row[target]));
-                if (backward) {
-                    const T tw = T(wt), shift = T(lse);
-                    for (int v = 0; v < V; v++) row[v] = exp_fast(row[v] - shift) * tw;
-                    row[target] -= tw;
-                }
-                continue;
-            }
-            if (ls == 0) {
-                chunk_loss += lse - double(row[target]);
-            } else {
-                double zsum = 0;
-                for (int v = 0; v < V; v++) zsum += double(row[v]);
-                chunk_loss += lse - (1 - ls) * double(row[target]) - ls * zsum / V;
-            }
-            if (backward) {  // d/dlogits of the mean loss: (softmax - smoothed target) / n
-                const double count = o.grad_of_sum ? 1.0 : double(n);
-                const T inv = T(1.0 / count), shift = T(lse);
-                if (ls == 0) {
-                    for (int v = 0; v < V; v++) row[v] = exp_fast(row[v] - shift) * inv;
-                    row[target] -= inv;
-                } else {
-                    const T uniform = T(ls / V / count);
-                    for (int v = 0; v < V; v++) row[v] = exp_fast(row[v] - shift) * inv - uniform;
-                    row[target] -= T((1 - ls) / count);
-                }
-            }
-        }
+        // Row r's target, weight and log-prob live at r + 1.
+        for (int i = 0; i < rc; i++)
+            w.ce_target[size_t(i)] = counted(r0 + i) ? tokens[r0 + i + 1] : -1;
+        CrossEntropyOptions ce;
+        ce.label_smoothing = ls;
+        ce.grad_count = o.grad_of_sum ? 1.0 : double(n);
+        ce.backward = backward;
+        if (!weights.empty()) ce.weights = weights.data() + r0 + 1;
+        if (!logprobs.empty()) ce.logprobs = logprobs.data() + r0 + 1;
+        const double chunk_loss = cross_entropy_rows(lg, w.ce_target.data(), rc, V, ce);
         total += chunk_loss;
         if (backward && n > 0)
             linear_backward(w.dxf.data() + size_t(r0) * D, dWh, lg, w.xf.data() + size_t(r0) * D,
@@ -433,12 +395,7 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
         rmsnorm_backward(w.dx.data(), grad(p + "mixer_norm.weight"), w.dn.data(), w.x_in[l].data(),
                          param(p + "mixer_norm.weight"), a.rstd1.data(), R, D);
     }
-    T* dE = grad("embed.weight");
-    for (int r = 0; r < R; r++) {
-        T* row = dE + size_t(tokens[r]) * D;
-        const T* g = w.dx.data() + size_t(r) * D;
-        for (int d = 0; d < D; d++) row[d] += g[d];
-    }
+    embedding_backward(grad("embed.weight"), w.dx.data(), tokens.data(), R, D);
     return res;
 }
 

@@ -148,7 +148,81 @@ SeqLayout make_seq_layout(const int32_t* tokens, int B, int T) {
     return L;
 }
 
+template <class T>
+void embedding_forward(T* x, const int32_t* tokens, const T* E, int R, int D) {
+    for (int r = 0; r < R; r++)
+        std::memcpy(x + size_t(r) * D, E + size_t(tokens[r]) * D, sizeof(T) * D);
+}
+
+template <class T>
+void embedding_backward(T* dE, const T* dx, const int32_t* tokens, int R, int D) {
+    // Serial: rows sharing a token add into the same embedding row.
+    for (int r = 0; r < R; r++) {
+        T* row = dE + size_t(tokens[r]) * D;
+        const T* g = dx + size_t(r) * D;
+        for (int d = 0; d < D; d++) row[d] += g[d];
+    }
+}
+
+// Per row: lse = log Σ exp(z) (exp in the model's precision, shifted by the max so in [0, 1];
+// sums in double), CE = lse - z_target; smoothed: lse - (1-eps) z_target - eps mean_v(z_v), as
+// torch's cross_entropy(label_smoothing = eps). Gradient (softmax - smoothed one-hot) / count.
+template <class T>
+double cross_entropy_rows(T* logits, const int32_t* target, int rows, int V,
+                          const CrossEntropyOptions& o) {
+    const double ls = o.label_smoothing, count = o.grad_count;
+    double loss = 0;
+#pragma omp parallel for reduction(+ : loss) schedule(static)
+    for (int i = 0; i < rows; i++) {
+        T* row = logits + size_t(i) * V;
+        if (target[i] < 0) {
+            std::fill(row, row + V, T(0));
+            continue;
+        }
+        T mx = row[0];
+        for (int v = 1; v < V; v++) mx = std::max(mx, row[v]);
+        double sum = 0;
+        for (int v = 0; v < V; v++) sum += double(exp_fast(row[v] - mx));
+        const int tg = target[i];
+        const double lse = double(mx) + std::log(sum);
+        if (o.logprobs) o.logprobs[i] = float(double(row[tg]) - lse);
+        if (o.weights) {
+            const double wt = double(o.weights[i]);
+            loss += wt * (lse - double(row[tg]));
+            if (o.backward) {
+                const T tw = T(wt), shift = T(lse);
+                for (int v = 0; v < V; v++) row[v] = exp_fast(row[v] - shift) * tw;
+                row[tg] -= tw;
+            }
+            continue;
+        }
+        if (ls == 0) {
+            loss += lse - double(row[tg]);
+        } else {
+            double zsum = 0;
+            for (int v = 0; v < V; v++) zsum += double(row[v]);
+            loss += lse - (1 - ls) * double(row[tg]) - ls * zsum / V;
+        }
+        if (o.backward) {
+            const T inv = T(1.0 / count), shift = T(lse);
+            if (ls == 0) {
+                for (int v = 0; v < V; v++) row[v] = exp_fast(row[v] - shift) * inv;
+                row[tg] -= inv;
+            } else {
+                const T uniform = T(ls / V / count);
+                for (int v = 0; v < V; v++) row[v] = exp_fast(row[v] - shift) * inv - uniform;
+                row[tg] -= T((1 - ls) / count);
+            }
+        }
+    }
+    return loss;
+}
+
 #define NP_INSTANTIATE(T)                                                                        \
+    template void embedding_forward<T>(T*, const int32_t*, const T*, int, int);                  \
+    template void embedding_backward<T>(T*, const T*, const int32_t*, int, int);                 \
+    template double cross_entropy_rows<T>(T*, const int32_t*, int, int,                          \
+                                          const CrossEntropyOptions&);                           \
     template void linear_forward<T>(T*, const T*, const T*, int, int, int, bool);                \
     template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int, int, int);       \
     template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int, int, T);                   \

@@ -56,6 +56,30 @@ template <class T>
 void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cache, int R, int I,
                         int O);
 
+// ---- embedding ---------------------------------------------------------------------------------
+// x[R, D] = E[tokens[r], :]
+template <class T>
+void embedding_forward(T* x, const int32_t* tokens, const T* E, int R, int D);
+// dE[tokens[r], :] += dx[r, :]
+template <class T>
+void embedding_backward(T* dE, const T* dx, const int32_t* tokens, int R, int D);
+
+// ---- cross-entropy over rows of logits (the head's second half; llm.c's fused classifier) ------
+struct CrossEntropyOptions {
+    double label_smoothing = 0;  // eps: per row (1-eps) CE(target) + eps * mean_v(-log p_v)
+    double grad_count = 1;       // dL/dlogits divided by this (the target count of a mean loss)
+    bool backward = false;       // overwrite each row's logits with dL/dlogits
+    // [rows] when set: the loss is Σ weights[r] * CE(r) (no smoothing, no grad_count: the weights
+    // carry their own normalisation; a weight may be negative), gradient w * (softmax - onehot).
+    const float* weights = nullptr;
+    float* logprobs = nullptr;  // [rows] when set: log p(target) of every counted row
+};
+// logits [rows, V]; target [rows], -1 for a row not counted (its logits are zeroed: no gradient).
+// Returns the loss summed over the counted rows.
+template <class T>
+double cross_entropy_rows(T* logits, const int32_t* target, int rows, int V,
+                          const CrossEntropyOptions& o);
+
 // ---- scalar activations
 // --------------------------------------------------------------------------- exp that the compiler
 // can vectorise (std::exp is an opaque libm call): x = k*ln2 + r with |r| <= ln2/2, exp(r) by its

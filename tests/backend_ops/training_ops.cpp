@@ -559,6 +559,107 @@ struct FeedForward {
     }
 };
 
+// m[R, F] = act(a) * u: the FFN's gated activation on its own.
+struct GatedAct {
+    int R, F;
+    FfnAct act;
+    Tensors<double> init(std::mt19937& rng) const {
+        return {normal(size_t(R) * F, rng, 2), normal(size_t(R) * F, rng, 1)};
+    }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& m) const {
+        m.resize(size_t(R) * F);
+        gated_act_forward(m.data(), in[0].data(), in[1].data(), m.size(), act);
+    }
+    template <class T>
+    void backward(const Tensors<T>& in, const std::vector<T>& dm, Tensors<T>& g) const {
+        gated_act_backward(g[0].data(), g[1].data(), dm.data(), in[0].data(), in[1].data(),
+                           dm.size(), act);
+    }
+    void reference(const Tensors<double>& in, std::vector<double>& m) const {
+        m.resize(size_t(R) * F);
+        for (size_t i = 0; i < m.size(); i++) {
+            const double a = in[0][i];
+            m[i] =
+                (act == FfnAct::SwiGLU ? a / (1 + std::exp(-a)) : (a > 0 ? a * a : 0)) * in[1][i];
+        }
+    }
+};
+
+// x[R, D] = E[tokens[r]] (tokens repeat, so the backward's rows collide).
+struct Embedding {
+    int V, D, R;
+    std::vector<int32_t> tokens() const {
+        std::vector<int32_t> t(size_t(R), 0);
+        for (int r = 0; r < R; r++) t[size_t(r)] = (r * 7 + r / 3) % V;
+        return t;
+    }
+    Tensors<double> init(std::mt19937& rng) const { return {normal(size_t(V) * D, rng, 1)}; }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& x) const {
+        x.resize(size_t(R) * D);
+        embedding_forward(x.data(), tokens().data(), in[0].data(), R, D);
+    }
+    template <class T>
+    void backward(const Tensors<T>&, const std::vector<T>& dx, Tensors<T>& g) const {
+        embedding_backward(g[0].data(), dx.data(), tokens().data(), R, D);
+    }
+};
+
+// The loss summed over rows of logits [rows, V] (every third row not counted), plain, label
+// smoothed or weighted; out = [loss], the backward scales dL/dlogits by dout.
+struct CrossEntropy {
+    int rows, V;
+    double smoothing;
+    bool weighted;
+    std::vector<int32_t> targets() const {
+        std::vector<int32_t> t(size_t(rows), 0);
+        for (int r = 0; r < rows; r++) t[size_t(r)] = r % 3 == 2 ? -1 : (r * 5 + 1) % V;
+        return t;
+    }
+    std::vector<float> weights() const {
+        std::vector<float> w(size_t(rows), 0);
+        for (int r = 0; r < rows; r++) w[size_t(r)] = 0.5f - 0.25f * float(r % 4);
+        return w;
+    }
+    CrossEntropyOptions options(bool backward, const std::vector<float>& w) const {
+        CrossEntropyOptions o;
+        o.label_smoothing = smoothing;
+        o.backward = backward;
+        if (weighted) o.weights = w.data();
+        return o;
+    }
+    Tensors<double> init(std::mt19937& rng) const { return {normal(size_t(rows) * V, rng, 3)}; }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& out) const {
+        std::vector<T> lg = in[0];
+        const std::vector<float> w = weights();
+        out = {T(cross_entropy_rows(lg.data(), targets().data(), rows, V, options(false, w)))};
+    }
+    template <class T>
+    void backward(const Tensors<T>& in, const std::vector<T>& dout, Tensors<T>& g) const {
+        std::vector<T> lg = in[0];
+        const std::vector<float> w = weights();
+        cross_entropy_rows(lg.data(), targets().data(), rows, V, options(true, w));
+        for (size_t i = 0; i < lg.size(); i++) g[0][i] += dout[0] * lg[i];
+    }
+    void reference(const Tensors<double>& in, std::vector<double>& out) const {
+        const std::vector<int32_t> t = targets();
+        const std::vector<float> w = weights();
+        double loss = 0;
+        for (int r = 0; r < rows; r++) {
+            if (t[size_t(r)] < 0) continue;
+            const double* z = in[0].data() + size_t(r) * V;
+            double sum = 0, mean_nll = 0;
+            for (int v = 0; v < V; v++) sum += std::exp(z[v]);
+            for (int v = 0; v < V; v++) mean_nll += (std::log(sum) - z[v]) / V;
+            const double ce = std::log(sum) - z[t[size_t(r)]];
+            loss += weighted ? w[size_t(r)] * ce : (1 - smoothing) * ce + smoothing * mean_nll;
+        }
+        out = {loss};
+    }
+};
+
 // The whole model's masked mean cross-entropy (embedding, every layer, final norm, the fused head
 // + cross-entropy) as one op of its flat parameters: out = [loss].
 struct ModelLoss {
@@ -748,6 +849,13 @@ std::vector<TrainOp> training_ops(bool perf) {
                                        {"h", "gate", "up", "down_norm", "down"});
             op.flops = 6.0 * R * D * F;
             ops.push_back(op);
+            const GatedAct ga{R, F, act};
+            TrainOp g =
+                with_reference(make_train_op(ga, act == FfnAct::SwiGLU ? "swiglu" : "relu2_glu",
+                                             dims({R, F}), {"a", "u"}),
+                               ga);
+            g.flops = 6.0 * R * F;
+            ops.push_back(g);
         }
     }
     const std::vector<std::string> mamba_in = {"h",     "in_proj", "conv_w", "conv_b",  "dt_bias",
@@ -836,6 +944,27 @@ std::vector<TrainOp> training_ops(bool perf) {
         op.flops = 2.0 * B * T * double(c.n_params());
         ops.push_back(op);
     }
+    for (auto [V, D, R] : perf ? std::vector<Shape3>{{32000, 768, 256}}
+                               : std::vector<Shape3>{{1, 1, 1}, {5, 3, 17}, {50, 8, 40}}) {
+        const Embedding e{V, D, R};
+        TrainOp op = make_train_op(e, "embedding", dims({V, D}) + " R" + std::to_string(R), {"E"});
+        op.flops = double(R) * D;
+        ops.push_back(op);
+    }
+    for (auto [rows, V] : perf ? std::vector<std::array<int, 2>>{{256, 32000}}
+                               : std::vector<std::array<int, 2>>{{1, 2}, {4, 7}, {17, 300}})
+        for (int variant = 0; variant < 3; variant++) {
+            const CrossEntropy ce{rows, V, variant == 1 ? 0.1 : 0.0, variant == 2};
+            TrainOp op =
+                with_reference(make_train_op(ce, "cross_entropy",
+                                             dims({rows, V}) + (variant == 1   ? " smoothed"
+                                                                : variant == 2 ? " weighted"
+                                                                               : ""),
+                                             {"logits"}),
+                               ce);
+            op.flops = 5.0 * rows * V;
+            ops.push_back(op);
+        }
     for (bool q8 : {false, true})
         for (auto [rows, cols] : perf ? std::vector<std::array<int, 2>>{{768, 2048}}
                                       : std::vector<std::array<int, 2>>{{3, 5}, {33, 300}})
