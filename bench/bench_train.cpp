@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/rng.h"
@@ -15,10 +16,12 @@
 
 int main(int argc, char** argv) {
     CLI::App app{"bench_train: forward+backward tokens/s of the CPU trainer's model step"};
-    std::string preset = "nano";
+    std::string preset = "nano", config;
     int batch = 4, seq = 256, threads = 2, steps = 5, warmup = 1, doc_len = 0;
     bool no_quant = false;
     app.add_option("--preset", preset, "nano | small | elleci-1.5b")->capture_default_str();
+    app.add_option("--config", config,
+                   "A model config JSON (e.g. configs/reasoner_model.json) instead of a preset");
     app.add_option("--batch", batch)->capture_default_str();
     app.add_option("--seq", seq)->capture_default_str();
     app.add_option("--threads", threads)->capture_default_str();
@@ -31,7 +34,21 @@ int main(int argc, char** argv) {
 
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
-    np::Model<float> model(np::ModelConfig::preset(preset));
+    np::ModelConfig cfg = np::ModelConfig::preset(preset);
+    if (!config.empty()) {
+        std::ifstream f(config);
+        if (!f) {
+            std::fprintf(stderr, "bench_train: cannot read %s\n", config.c_str());
+            return 1;
+        }
+        try {
+            cfg = np::ModelConfig::from_json(nlohmann::json::parse(f), config);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "bench_train: %s: %s\n", config.c_str(), e.what());
+            return 1;
+        }
+    }
+    np::Model<float> model(cfg);
     model.init_random(1);
     model.quantize = !no_quant;
     // Random tokens; with --doc-len, packed documents as in pretraining rows.
@@ -49,7 +66,7 @@ int main(int argc, char** argv) {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     nlohmann::json j = {{"impl", "nanoprime"},
-                        {"preset", preset},
+                        {"preset", config.empty() ? preset : config},
                         {"batch", batch},
                         {"seq", seq},
                         {"threads", threads},

@@ -48,7 +48,7 @@ void gated_act_backward(T* da, T* du, const T* dm, const T* a, const T* u, size_
     for (size_t i = 0; i < n; i++) {
         T f, df;
         if (act == FfnAct::SwiGLU)
-            f = silu(a[i]), df = silu_grad(a[i]);
+            silu_and_grad(a[i], f, df);
         else
             f = a[i] > 0 ? a[i] * a[i] : T(0), df = a[i] > 0 ? T(2) * a[i] : T(0);
         du[i] += dm[i] * f;

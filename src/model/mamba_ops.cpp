@@ -372,8 +372,10 @@ void gate_silu_backward(T* dzxbcdt, T* dy, const T* dg, const T* y, const T* zxb
         T* dz = dzxbcdt + size_t(row) * s.Ip;
         T* dyr = dy + size_t(row) * s.Di;
         for (int i = 0; i < s.Di; i++) {
-            dz[i] += dgr[i] * yr[i] * silu_grad(z[i]);
-            dyr[i] += dgr[i] * silu(z[i]);
+            T f, df;
+            silu_and_grad(z[i], f, df);
+            dz[i] += dgr[i] * yr[i] * df;
+            dyr[i] += dgr[i] * f;
         }
     }
 }
