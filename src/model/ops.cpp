@@ -81,35 +81,6 @@ void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T
 }
 
 template <class T>
-T quantize_weights_ternary(T* wq, const T* W, int64_t n) {
-    double sum = 0;
-#pragma omp parallel for reduction(+ : sum) schedule(static)
-    for (int64_t i = 0; i < n; i++) sum += std::fabs(double(W[i]));
-    // torch computes mean in the tensor's dtype; a double sum rounded once is as close as it gets.
-    T gamma = std::max(T(sum / double(n)), T(1e-5));
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        T q = std::nearbyint(W[i] / gamma);  // default rounding mode: half to even, as torch.round
-        wq[i] = std::clamp(q, T(-1), T(1)) * gamma;
-    }
-    return gamma;
-}
-
-template <class T>
-void quantize_activations_int8(T* xhat, const T* x, int R, int C) {
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < R; r++) {
-        const T* xr = x + size_t(r) * C;
-        T* o = xhat + size_t(r) * C;
-        T m = 0;
-        for (int c = 0; c < C; c++) m = std::max(m, std::fabs(xr[c]));
-        T s = T(127) / std::max(m, T(1e-5));
-        for (int c = 0; c < C; c++)
-            o[c] = std::clamp(std::nearbyint(xr[c] * s), T(-128), T(127)) / s;
-    }
-}
-
-template <class T>
 void bitlinear_forward(T* y, const T* x, const T* W, int R, int I, int O, bool quantize,
                        BitLinearCache<T>& cache) {
     cache.xhat.resize(size_t(R) * I);
@@ -227,8 +198,6 @@ double cross_entropy_rows(T* logits, const int32_t* target, int rows, int V,
     template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int, int, int);       \
     template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int, int, T);                   \
     template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int, int); \
-    template T quantize_weights_ternary<T>(T*, const T*, int64_t);                               \
-    template void quantize_activations_int8<T>(T*, const T*, int, int);                          \
     template void bitlinear_forward<T>(T*, const T*, const T*, int, int, int, bool,              \
                                        BitLinearCache<T>&);                                      \
     template void bitlinear_backward<T>(T*, T*, const T*, const BitLinearCache<T>&, int, int, int);

@@ -1,6 +1,6 @@
 // Per-token int8 activation quantisation for the inference kernels (DESIGN §2.2):
 //   s = 127 / max(max_j |x_j|, 1e-5),  xq = clamp(round_half_even(x * s), -128, 127).
-// Bit-identical to the int8 values behind np::quantize_activations_int8 (model/ops.h).
+// Bit-identical to the int8 values behind np::quantize_activations_int8 (kernels/bitnet_quant.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "kernels/cpu/simd_avx2.h"
-#include "model/ops.h"
+#include "kernels/scalar_math.h"
 
 namespace np::kern {
 

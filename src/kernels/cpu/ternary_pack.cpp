@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/saturate.h"
-#include "model/ops.h"
+#include "kernels/bitnet_quant.h"
 
 namespace np::kern {
 

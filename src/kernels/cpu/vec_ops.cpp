@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "kernels/cpu/simd_avx2.h"
-#include "model/ops.h"
+#include "kernels/scalar_math.h"
 
 namespace np::kern {
 
