@@ -125,32 +125,31 @@ void causal_attention_backward(T* dq, T* dkv, T* dkr, const T* d_o, const T* q, 
         }
 }
 
-template <class T>
-void rope_rows_forward(T* q, T* kr, const int32_t* pos, const T* cos, const T* sin, int R,
-                       const MlaShape& s) {
+// Applies rotate(x, c, s, dr) to every head's rope part of q and to kr, each row at its position.
+template <class T, class Rotate>
+void rope_rows(T* q, T* kr, const int32_t* pos, const T* cos, const T* sin, int R,
+               const MlaShape& s, Rotate rotate) {
     const int half = s.dr / 2, QW = s.nh * s.qd();
 #pragma omp parallel for schedule(static) if (parallel_worth(size_t(R) * (s.nh + 1) * s.dr))
     for (int i = 0; i < R; i++) {
         const T* c = cos + size_t(pos[i]) * half;
         const T* sn = sin + size_t(pos[i]) * half;
-        rope_apply(kr + size_t(i) * s.dr, c, sn, s.dr);
+        rotate(kr + size_t(i) * s.dr, c, sn, s.dr);
         for (int hh = 0; hh < s.nh; hh++)
-            rope_apply(q + size_t(i) * QW + hh * s.qd() + s.dn, c, sn, s.dr);
+            rotate(q + size_t(i) * QW + hh * s.qd() + s.dn, c, sn, s.dr);
     }
+}
+
+template <class T>
+void rope_rows_forward(T* q, T* kr, const int32_t* pos, const T* cos, const T* sin, int R,
+                       const MlaShape& s) {
+    rope_rows(q, kr, pos, cos, sin, R, s, rope_apply<T>);
 }
 
 template <class T>
 void rope_rows_backward(T* dq, T* dkr, const int32_t* pos, const T* cos, const T* sin, int R,
                         const MlaShape& s) {
-    const int half = s.dr / 2, QW = s.nh * s.qd();
-#pragma omp parallel for schedule(static) if (parallel_worth(size_t(R) * (s.nh + 1) * s.dr))
-    for (int i = 0; i < R; i++) {
-        const T* c = cos + size_t(pos[i]) * half;
-        const T* sn = sin + size_t(pos[i]) * half;
-        for (int hh = 0; hh < s.nh; hh++)
-            rope_apply_backward(dq + size_t(i) * QW + hh * s.qd() + s.dn, c, sn, s.dr);
-        rope_apply_backward(dkr + size_t(i) * s.dr, c, sn, s.dr);
-    }
+    rope_rows(dq, dkr, pos, cos, sin, R, s, rope_apply_backward<T>);
 }
 
 #define NP_INSTANTIATE_MLA_OPS(T)                                                                  \
