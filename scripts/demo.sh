@@ -18,7 +18,8 @@
 #      question's random digits are unpredictable and their gradient noise drowns that signal.
 #   5. evaluation of the held-out problems with thinking on, off and auto, and one chat turn
 #
-# The recipe is configs/demo_pretrain.json and configs/demo_sft.json. Environment: DEMO_DIR (runs/demo),
+# The recipe is configs/demo_pretrain.json and configs/demo_sft.json (DEMO_SFT_CONFIG: another SFT
+# config, e.g. one with another seed). Environment: DEMO_DIR (runs/demo),
 # DEMO_THREADS (2), DEMO_EVAL_N (held-out problems, 100), DEMO_PRE_STEPS / DEMO_SFT_STEPS (override
 # the configs' steps), DEMO_SKIP_SETUP=1 (no apt-get), DEMO_BIN (use this nanoprime binary: no setup,
 # no build).
@@ -116,7 +117,7 @@ train_stage pretrain configs/demo_pretrain.json "$OUT/nano-init" "$PRETRAIN_DATA
     "$D/shards/gym_text" "${STEPS_PRE[@]}"
 
 echo "== 5. thinking SFT (chat format, loss on the assistant's tokens only)"
-train_stage sft configs/demo_sft.json "$OUT/pretrain/final" "$D/shards/sft" "$D/shards/sft" \
+train_stage sft "${DEMO_SFT_CONFIG:-configs/demo_sft.json}" "$OUT/pretrain/final" "$D/shards/sft" "$D/shards/sft" \
     "${STEPS_SFT[@]}"
 stage training "$T_ALL"
 $NP plot "$OUT/pretrain"
