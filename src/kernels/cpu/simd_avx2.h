@@ -32,8 +32,8 @@ inline __m256 hsum8(const __m256 a[8]) {
                          _mm256_permute2f128_ps(h0, h1, 0x31));
 }
 
-// exp_fast (kernels/scalar_math.h) on 8 lanes: the same clamp, reduction and polynomial, so the lanes equal
-// the scalar function up to FMA contraction.
+// exp_fast (kernels/scalar_math.h) on 8 lanes: the same clamp, reduction and polynomial, so the
+// lanes equal the scalar function up to FMA contraction.
 inline __m256 exp_fast8(__m256 x) {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
     const __m256 k =

@@ -6,9 +6,9 @@
 #include <string>
 
 #include "core/error.h"
+#include "kernels/bitnet_quant.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/saturate.h"
-#include "kernels/bitnet_quant.h"
 
 namespace np::kern {
 
