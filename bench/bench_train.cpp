@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "model/model.h"
 
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
         }
         try {
             cfg = np::ModelConfig::from_json(nlohmann::json::parse(f), config);
+        } catch (const np::Error& e) {
+            std::fprintf(stderr, "bench_train: %s\n", e.what());  // names the file and field
+            return 1;
         } catch (const std::exception& e) {
             std::fprintf(stderr, "bench_train: %s: %s\n", config.c_str(), e.what());
             return 1;

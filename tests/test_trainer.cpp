@@ -136,6 +136,63 @@ TEST(Trainer, ResumeIsBitExact) {
               read_file(half.out + "/final_swa/model.safetensors"));
 }
 
+// Micro-batches accumulate into one mean: batch 4 in one piece and 2 x 2 micro-batches (whose
+// masked data gives them different target counts) see the same gradient at every step, weighted
+// by targets. And the gradients are zeroed between steps: on data where every batch is the same
+// and with a learning rate too small to move the weights, every step sees the first one's gradient
+// (left over, the previous step's mean gradient would add about 1/targets of itself).
+TEST(Trainer, AccumulatedMicroBatchesEqualOneBatch) {
+    TempDir d;
+    TrainConfig c = tiny_run(d);
+    auto write_data = [&](const std::vector<int32_t>& ids, const std::vector<uint8_t>& mask) {
+        fs::remove_all(d / "data");
+        fs::create_directories(d / "data");
+        data::write_shard(d / "data/train_000.npts", ids, mask, 64);
+        data::write_shard(d / "data/val_000.npts", std::span(ids).first(800),
+                          std::span(mask).first(800), 64);
+    };
+    auto grads_per_step = [&](int batch, int accum, const std::string& out) {
+        TrainConfig r = c;
+        r.batch = batch, r.accum = accum, r.out = d / out;
+        std::vector<std::vector<float>> seen;
+        TrainOptions o = quiet();
+        o.after_backward = [&](int64_t, std::span<float> g, double&) {
+            seen.emplace_back(g.begin(), g.end());
+        };
+        train(r, o);
+        return seen;
+    };
+    auto rel_diff = [](const std::vector<float>& a, const std::vector<float>& b) {
+        double diff = 0, scale = 1e-30;
+        for (size_t i = 0; i < a.size(); i++) {
+            diff = std::max(diff, double(std::fabs(a[i] - b[i])));
+            scale = std::max(scale, double(std::fabs(b[i])));
+        }
+        return diff / scale;
+    };
+    c.steps = 4;
+
+    std::vector<int32_t> ids;
+    const std::string text = "the cat sat on the mat. the dog sat on the log. ";
+    for (int rep = 0; rep < 60; rep++)
+        for (char ch : text) ids.push_back(int32_t(unsigned(ch) % 64));
+    std::vector<uint8_t> mask(ids.size(), 1);
+    for (size_t i = 0; i < mask.size(); i++) mask[i] = (i % 37) < 5 + (i / 97) % 23 ? 0 : 1;
+    write_data(ids, mask);
+    const auto one = grads_per_step(4, 1, "one"), two = grads_per_step(2, 2, "two");
+    ASSERT_EQ(one.size(), 4u);
+    ASSERT_EQ(two.size(), 4u);
+    for (size_t s = 0; s < one.size(); s++)
+        EXPECT_LT(rel_diff(two[s], one[s]), 1e-4) << "step " << s + 1;
+
+    write_data(std::vector<int32_t>(ids.size(), 7), std::vector<uint8_t>(ids.size(), 1));
+    c.lr = 1e-12;
+    const auto same = grads_per_step(2, 2, "same");
+    ASSERT_EQ(same.size(), 4u);
+    for (size_t s = 1; s < same.size(); s++)
+        EXPECT_LT(rel_diff(same[s], same[0]), 1e-5) << "step " << s + 1;
+}
+
 TEST(Trainer, GuardSkipsNonFiniteStepsAndStopsAfterRepeats) {
     TempDir d;
     TrainConfig c = tiny_run(d);
