@@ -4,6 +4,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "cpu_backend.h"
 #include "gradcheck.h"
 #include "model/mamba.h"
 
@@ -64,7 +65,8 @@ template <class T>
 std::vector<T> run_forward(const std::vector<T>& h, const Params<T>& p, const MambaDims& d,
                            const SeqLayout& layout, bool quantize, MambaActs<T>& acts) {
     std::vector<T> out(size_t(layout.B) * layout.T * d.d_model);
-    mamba_forward(out.data(), h.data(), p.view(), d, layout, quantize, T(1e-6), acts);
+    mamba_forward(test::cpu<T>(), out.data(), h.data(), p.view(), d, layout, quantize, T(1e-6),
+                  acts);
     return out;
 }
 
@@ -175,8 +177,8 @@ TEST(Mamba, GradientsMatchFiniteDifferences) {
                                  g.dt_bias.data(), g.A_log.data(),   g.D.data(),
                                  g.norm_w.data(),  g.out_proj.data()};
         loss();
-        mamba_backward(dh.data(), grads, probe.data(), h.data(), p.view(), d, layout, false, 1e-6,
-                       acts);
+        mamba_backward(test::cpu<double>(), dh.data(), grads, probe.data(), h.data(), p.view(), d,
+                       layout, false, 1e-6, acts);
 
         const double tol = 1e-7;
         EXPECT_LT(max_rel_err(dh, numeric_grad(h, loss)), tol) << "dh";
@@ -211,8 +213,8 @@ TEST(Mamba, ChunkLengthDoesNotChangeGradientsAndBackwardAccumulates) {
                                  g.norm_w.data(),  g.out_proj.data()};
         for (int r = 0; r < repeats; r++) {
             run_forward(h, p, d, layout, false, acts);
-            mamba_backward(dh.data(), grads, probe.data(), h.data(), p.view(), d, layout, false,
-                           1e-6, acts);
+            mamba_backward(test::cpu<double>(), dh.data(), grads, probe.data(), h.data(), p.view(),
+                           d, layout, false, 1e-6, acts);
         }
         std::vector<double> all = dh;
         for (auto* v :
@@ -302,8 +304,8 @@ void check_step_matches_forward(bool quantize, int G, double tol) {
         std::vector<T> out(Dm);
         for (int t = 0; t < kT; t++) {
             int row = b * kT + t;
-            mamba_step(out.data(), h.data() + size_t(row) * Dm, p.view(), d, quantize, T(1e-6),
-                       layout.doc_start[row] != 0, st);
+            mamba_step(test::cpu<T>(), out.data(), h.data() + size_t(row) * Dm, p.view(), d,
+                       quantize, T(1e-6), layout.doc_start[row] != 0, st);
             for (int i = 0; i < Dm; i++)
                 EXPECT_NEAR(double(out[i]), double(full[size_t(row) * Dm + i]), tol * scale)
                     << "b=" << b << " t=" << t << " i=" << i;
@@ -330,7 +332,8 @@ TEST(Mamba, RejectsInconsistentShapes) {
     SeqLayout layout = make_seq_layout(kTokens.data(), kB, kT);
     layout.doc_start.pop_back();
     MambaActs<double> acts;
-    EXPECT_THROW(mamba_forward(out.data(), h.data(), p.view(), d, layout, false, 1e-6, acts),
+    EXPECT_THROW(mamba_forward(test::cpu<double>(), out.data(), h.data(), p.view(), d, layout,
+                               false, 1e-6, acts),
                  Error);
     MambaDims bad = d;
     bad.n_groups = 3;  // 4 heads are not divisible into 3 groups
@@ -338,7 +341,9 @@ TEST(Mamba, RejectsInconsistentShapes) {
     EXPECT_THROW(st.reset(bad), Error);
     st.reset(d);
     d.d_state = 5;
-    EXPECT_THROW(mamba_step(out.data(), h.data(), p.view(), d, false, 1e-6, true, st), Error);
+    EXPECT_THROW(
+        mamba_step(test::cpu<double>(), out.data(), h.data(), p.view(), d, false, 1e-6, true, st),
+        Error);
 }
 
 template <class T>
@@ -359,8 +364,10 @@ void check_ssd_matches_sequential(int G, double tol) {
         acts.chunk = chunk;
         acts.ssd = ssd;
         auto out = run_forward(h, p, d, layout, false, acts);
-        y = acts.y;
-        states = acts.chunk_state;
+        const MambaShape s = mamba_shape(d, "test");
+        y.assign(acts.y, acts.y + size_t(B) * Tn * s.Di);
+        states.assign(acts.chunk_state,
+                      acts.chunk_state + size_t(B) * s.H * ((Tn + chunk - 1) / chunk) * s.PN());
         std::vector<T> dh(h.size(), T(0));
         Params<T> g = p;
         for (auto* v :
@@ -368,8 +375,8 @@ void check_ssd_matches_sequential(int G, double tol) {
             std::fill(v->begin(), v->end(), T(0));
         MambaGrads<T> grads{g.in_proj.data(), g.conv_w.data(), g.conv_b.data(), g.dt_bias.data(),
                             g.A_log.data(),   g.D.data(),      g.norm_w.data(), g.out_proj.data()};
-        mamba_backward(dh.data(), grads, dout.data(), h.data(), p.view(), d, layout, false, T(1e-6),
-                       acts);
+        mamba_backward(test::cpu<T>(), dh.data(), grads, dout.data(), h.data(), p.view(), d, layout,
+                       false, T(1e-6), acts);
         out.insert(out.end(), dh.begin(), dh.end());
         for (auto* v : {&g.in_proj, &g.A_log, &g.dt_bias})
             out.insert(out.end(), v->begin(), v->end());

@@ -6,6 +6,7 @@
 #include <complex>
 
 #include "core/error.h"
+#include "cpu_backend.h"
 #include "gradcheck.h"
 #include "model/mla.h"
 
@@ -143,7 +144,7 @@ template <class T>
 std::vector<T> run_forward(const MlaParams<T>& p, const std::vector<T>& h, const SeqLayout& L,
                            bool quantize, MlaActs<T>& acts) {
     std::vector<T> out(size_t(L.B) * L.T * p.d.d_model);
-    mla_forward(out.data(), h.data(), p.w(), p.d, L, quantize, T(1e-6), acts);
+    mla_forward(test::cpu<T>(), out.data(), h.data(), p.w(), p.d, L, quantize, T(1e-6), acts);
     return out;
 }
 
@@ -205,7 +206,8 @@ TEST(Mla, BackwardMatchesFiniteDifferences) {
         gkn(p.kv_norm.size(), 0.0), gku(p.kv_up.size(), 0.0), gon(p.o_norm.size(), 0.0),
         gop(p.o_proj.size(), 0.0);
     MlaGrads<double> g{gq.data(), gkd.data(), gkn.data(), gku.data(), gon.data(), gop.data()};
-    mla_backward(dh.data(), g, probe.data(), h.data(), p.w(), d, L, false, 1e-6, acts);
+    mla_backward(test::cpu<double>(), dh.data(), g, probe.data(), h.data(), p.w(), d, L, false,
+                 1e-6, acts);
 
     const double tol = 1e-7;
     EXPECT_LT(max_rel_err(dh, numeric_grad(h, loss)), tol) << "dh";
@@ -219,7 +221,8 @@ TEST(Mla, BackwardMatchesFiniteDifferences) {
     // Backward adds into its outputs: a second call doubles every gradient.
     auto dh1 = dh, gq1 = gq;
     loss();
-    mla_backward(dh.data(), g, probe.data(), h.data(), p.w(), d, L, false, 1e-6, acts);
+    mla_backward(test::cpu<double>(), dh.data(), g, probe.data(), h.data(), p.w(), d, L, false,
+                 1e-6, acts);
     for (size_t i = 0; i < dh.size(); i++) EXPECT_NEAR(dh[i], 2 * dh1[i], 1e-12);
     for (size_t i = 0; i < gq.size(); i++) EXPECT_NEAR(gq[i], 2 * gq1[i], 1e-12);
 }
@@ -289,8 +292,8 @@ TEST(Mla, StepDecodeEqualsForward) {
         for (int i = 0; i < R; i++) {
             std::vector<float> o(D);
             bool start = (i % L.T == 0) || L.doc_start[i];
-            mla_step(o.data(), &h[size_t(i) * D], p.w(), d, quantize, 1e-6f, L.pos[i], start,
-                     cache);
+            mla_step(test::cpu<float>(), o.data(), &h[size_t(i) * D], p.w(), d, quantize, 1e-6f,
+                     L.pos[i], start, cache);
             EXPECT_EQ(cache.n, L.pos[i] + 1);
             EXPECT_EQ(cache.latent.size(), size_t(cache.n) * d.kv_rank);
             EXPECT_EQ(cache.k_rope.size(), size_t(cache.n) * d.qk_rope_dim);
@@ -309,11 +312,15 @@ TEST(Mla, StepRejectsPositionThatSkipsTheCache) {
     MlaParams<float> p(tiny_dims(), rng);
     std::vector<float> h(p.d.d_model, 0.5f), o(p.d.d_model);
     MlaCache<float> cache;
-    mla_step(o.data(), h.data(), p.w(), p.d, false, 1e-6f, 0, true, cache);
-    EXPECT_THROW(mla_step(o.data(), h.data(), p.w(), p.d, false, 1e-6f, 3, false, cache), Error);
+    mla_step(test::cpu<float>(), o.data(), h.data(), p.w(), p.d, false, 1e-6f, 0, true, cache);
+    EXPECT_THROW(
+        mla_step(test::cpu<float>(), o.data(), h.data(), p.w(), p.d, false, 1e-6f, 3, false, cache),
+        Error);
     MlaDims odd = p.d;
     odd.qk_rope_dim = 3;
-    EXPECT_THROW(mla_step(o.data(), h.data(), p.w(), odd, false, 1e-6f, 0, true, cache), Error);
+    EXPECT_THROW(
+        mla_step(test::cpu<float>(), o.data(), h.data(), p.w(), odd, false, 1e-6f, 0, true, cache),
+        Error);
 }
 
 // Big enough that the (batch, head) loops take their OpenMP path; the threaded result must equal
@@ -335,7 +342,8 @@ TEST(Mla, ThreadedEqualsSingleThread) {
             gkn(p.kv_norm.size(), 0.0), gku(p.kv_up.size(), 0.0), gon(p.o_norm.size(), 0.0),
             gop(p.o_proj.size(), 0.0);
         MlaGrads<double> g{gq.data(), gkd.data(), gkn.data(), gku.data(), gon.data(), gop.data()};
-        mla_backward(dh.data(), g, probe.data(), h.data(), p.w(), d, L, true, 1e-6, acts);
+        mla_backward(test::cpu<double>(), dh.data(), g, probe.data(), h.data(), p.w(), d, L, true,
+                     1e-6, acts);
         out.insert(out.end(), dh.begin(), dh.end());
         out.insert(out.end(), gkd.begin(), gkd.end());
         return out;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "cpu_backend.h"
 #include "gradcheck.h"
 #include "model/checkpoint.h"
 #include "model/ffn.h"
@@ -27,14 +28,16 @@ TEST(Ffn, BackwardMatchesFiniteDifferences) {
         auto loss = [&] {
             std::vector<double> out(R * D);
             FfnWeights<double> w{gate.data(), up.data(), dn.data(), down.data()};
-            ffn_forward(out.data(), h.data(), w, R, D, F, act, false, 1e-6, acts);
+            ffn_forward(test::cpu<double>(), out.data(), h.data(), w, R, D, F, act, false, 1e-6,
+                        acts);
             return dot(out, probe);
         };
         loss();
         std::vector<double> dh(R * D, 0), dg(F * D, 0), du(F * D, 0), ddn(F, 0), dd(D * F, 0);
         FfnGrads<double> g{dg.data(), du.data(), ddn.data(), dd.data()};
         FfnWeights<double> w{gate.data(), up.data(), dn.data(), down.data()};
-        ffn_backward(dh.data(), g, probe.data(), h.data(), w, R, D, F, act, acts);
+        ffn_backward(test::cpu<double>(), dh.data(), g, probe.data(), h.data(), w, R, D, F, act,
+                     acts);
         EXPECT_LT(max_rel_err(dh, numeric_grad(h, loss)), 1e-6);
         EXPECT_LT(max_rel_err(dg, numeric_grad(gate, loss)), 1e-6);
         EXPECT_LT(max_rel_err(du, numeric_grad(up, loss)), 1e-6);

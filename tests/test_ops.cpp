@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "cpu_backend.h"
 #include "gradcheck.h"
 #include "model/ops.h"
 
@@ -86,9 +87,13 @@ TEST(Ops, BitLinearBackwardIsStraightThrough) {
     for (auto* v : {&x, &W, &dy})
         for (auto& e : *v) e = nd(rng);
     BitLinearCache<float> cache;
+    cache.resize(R, I, O);
     std::vector<float> y(R * O), dx(R * I, 0), dW(O * I, 0);
-    bitlinear_forward(y.data(), x.data(), W.data(), R, I, O, true, cache);
-    bitlinear_backward(dx.data(), dW.data(), dy.data(), cache, R, I, O);
+    Backend<float>& be = test::cpu<float>();
+    be.bitlinear_forward(y.data(), cache.xhat.data(), cache.wq.data(), x.data(), W.data(), R, I, O,
+                         true);
+    be.bitlinear_backward(dx.data(), dW.data(), dy.data(), cache.xhat.data(), cache.wq.data(), R, I,
+                          O);
     // Naive loops: y = x̂ W'^T, dx = dy W', dW = dy^T x̂
     for (int r = 0; r < R; r++)
         for (int o = 0; o < O; o++) {

@@ -502,7 +502,9 @@ TEST(TernaryKernelsBitLinear, MatchesFp32Forward) {
             for (auto& v : x) v = nd(rng);
             std::vector<float> yref(size_t(R) * O), y(size_t(R) * O);
             BitLinearCache<float> cache;
-            bitlinear_forward(yref.data(), x.data(), W.data(), R, I, O, true, cache);
+            cache.resize(R, I, O);
+            bitlinear_forward(yref.data(), cache.xhat.data(), cache.wq.data(), x.data(), W.data(),
+                              R, I, O, true);
 
             std::vector<int8_t> wq(W.size());
             const float gamma = ternarize_weights(wq.data(), W.data(), int64_t(W.size()));

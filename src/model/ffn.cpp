@@ -1,36 +1,59 @@
 #include "model/ffn.h"
 
-#include <algorithm>
+#include "core/error.h"
 
 namespace np {
 
 template <class T>
-void ffn_forward(T* out, const T* h, const FfnWeights<T>& w, int R, int D, int F, FfnAct act,
-                 bool quantize, T eps, FfnActs<T>& A) {
-    const size_t RF = size_t(R) * F;
-    A.a.resize(RF), A.u.resize(RF), A.m.resize(RF), A.mn.resize(RF), A.rstd.resize(R);
-    bitlinear_forward(A.a.data(), h, w.gate, R, D, F, quantize, A.gate_c);
-    bitlinear_forward(A.u.data(), h, w.up, R, D, F, quantize, A.up_c);
-    gated_act_forward(A.m.data(), A.a.data(), A.u.data(), RF, act);
-    rmsnorm_forward(A.mn.data(), A.rstd.data(), A.m.data(), w.down_norm, R, F, eps);
-    bitlinear_forward(out, A.mn.data(), w.down, R, F, D, quantize, A.down_c);
+void plan_ffn_acts(Arena& arena, const std::string& prefix, int R, int D, int F, FfnActs<T>& A) {
+    const size_t RF = size_t(R) * F, DF = size_t(D) * F;
+    A.R = R;
+    arena.add(prefix + "gate.xhat", size_t(R) * D, A.gate_c.xhat);
+    arena.add(prefix + "gate.wq", DF, A.gate_c.wq);
+    arena.add(prefix + "up.xhat", size_t(R) * D, A.up_c.xhat);
+    arena.add(prefix + "up.wq", DF, A.up_c.wq);
+    arena.add(prefix + "down.xhat", RF, A.down_c.xhat);
+    arena.add(prefix + "down.wq", DF, A.down_c.wq);
+    arena.add(prefix + "a", RF, A.a);
+    arena.add(prefix + "u", RF, A.u);
+    arena.add(prefix + "m", RF, A.m);
+    arena.add(prefix + "rstd", size_t(R), A.rstd);
+    arena.add(prefix + "mn", RF, A.mn);
+    arena.add_shared("ffn.dm", RF, A.dm);
+    arena.add_shared("ffn.da", RF, A.da);
+    arena.add_shared("ffn.du", RF, A.du);
 }
 
 template <class T>
-void ffn_backward(T* dh, FfnGrads<T>& g, const T* dout, const T* h, const FfnWeights<T>& w, int R,
-                  int D, int F, FfnAct act, FfnActs<T>& A) {
+void ffn_forward(Backend<T>& be, T* out, const T* h, const FfnWeights<T>& w, int R, int D, int F,
+                 FfnAct act, bool quantize, T eps, FfnActs<T>& A) {
+    if (A.R != R) {
+        A.own = std::make_unique<Arena>(be);
+        plan_ffn_acts(*A.own, "", R, D, F, A);
+        A.own->allocate();
+    }
+    be.bitlinear_forward(A.a, A.gate_c.xhat, A.gate_c.wq, h, w.gate, R, D, F, quantize);
+    be.bitlinear_forward(A.u, A.up_c.xhat, A.up_c.wq, h, w.up, R, D, F, quantize);
+    be.gated_act_forward(A.m, A.a, A.u, size_t(R) * F, act);
+    be.rmsnorm_forward(A.mn, A.rstd, A.m, w.down_norm, R, F, eps);
+    be.bitlinear_forward(out, A.down_c.xhat, A.down_c.wq, A.mn, w.down, R, F, D, quantize);
+}
+
+template <class T>
+void ffn_backward(Backend<T>& be, T* dh, FfnGrads<T>& g, const T* dout, const T* h,
+                  const FfnWeights<T>& w, int R, int D, int F, FfnAct act, FfnActs<T>& A) {
+    if (A.R != R)
+        fail("ffn_backward: acts do not come from a forward of " + std::to_string(R) + " rows");
     const size_t RF = size_t(R) * F;
-    A.dm.assign(RF, T(0));
-    A.da.resize(RF), A.du.assign(RF, T(0));
+    be.zero(A.dm, RF), be.zero(A.du, RF);
     // dmn lands in da (reused as scratch), then back through the sub-norm into dm.
-    std::fill(A.da.begin(), A.da.end(), T(0));
-    bitlinear_backward(A.da.data(), g.down, dout, A.down_c, R, F, D);
-    rmsnorm_backward(A.dm.data(), g.down_norm, A.da.data(), A.m.data(), w.down_norm, A.rstd.data(),
-                     R, F);
-    std::fill(A.da.begin(), A.da.end(), T(0));
-    gated_act_backward(A.da.data(), A.du.data(), A.dm.data(), A.a.data(), A.u.data(), RF, act);
-    bitlinear_backward(dh, g.gate, A.da.data(), A.gate_c, R, D, F);
-    bitlinear_backward(dh, g.up, A.du.data(), A.up_c, R, D, F);
+    be.zero(A.da, RF);
+    be.bitlinear_backward(A.da, g.down, dout, A.down_c.xhat, A.down_c.wq, R, F, D);
+    be.rmsnorm_backward(A.dm, g.down_norm, A.da, A.m, w.down_norm, A.rstd, R, F);
+    be.zero(A.da, RF);
+    be.gated_act_backward(A.da, A.du, A.dm, A.a, A.u, RF, act);
+    be.bitlinear_backward(dh, g.gate, A.da, A.gate_c.xhat, A.gate_c.wq, R, D, F);
+    be.bitlinear_backward(dh, g.up, A.du, A.up_c.xhat, A.up_c.wq, R, D, F);
 }
 
 template <class T>
@@ -62,14 +85,18 @@ template void gated_act_backward<float>(float*, float*, const float*, const floa
                                         size_t, FfnAct);
 template void gated_act_backward<double>(double*, double*, const double*, const double*,
                                          const double*, size_t, FfnAct);
-template void ffn_forward<float>(float*, const float*, const FfnWeights<float>&, int, int, int,
-                                 FfnAct, bool, float, FfnActs<float>&);
-template void ffn_forward<double>(double*, const double*, const FfnWeights<double>&, int, int, int,
-                                  FfnAct, bool, double, FfnActs<double>&);
-template void ffn_backward<float>(float*, FfnGrads<float>&, const float*, const float*,
-                                  const FfnWeights<float>&, int, int, int, FfnAct, FfnActs<float>&);
-template void ffn_backward<double>(double*, FfnGrads<double>&, const double*, const double*,
-                                   const FfnWeights<double>&, int, int, int, FfnAct,
+template void plan_ffn_acts<float>(Arena&, const std::string&, int, int, int, FfnActs<float>&);
+template void plan_ffn_acts<double>(Arena&, const std::string&, int, int, int, FfnActs<double>&);
+template void ffn_forward<float>(Backend<float>&, float*, const float*, const FfnWeights<float>&,
+                                 int, int, int, FfnAct, bool, float, FfnActs<float>&);
+template void ffn_forward<double>(Backend<double>&, double*, const double*,
+                                  const FfnWeights<double>&, int, int, int, FfnAct, bool, double,
+                                  FfnActs<double>&);
+template void ffn_backward<float>(Backend<float>&, float*, FfnGrads<float>&, const float*,
+                                  const float*, const FfnWeights<float>&, int, int, int, FfnAct,
+                                  FfnActs<float>&);
+template void ffn_backward<double>(Backend<double>&, double*, FfnGrads<double>&, const double*,
+                                   const double*, const FfnWeights<double>&, int, int, int, FfnAct,
                                    FfnActs<double>&);
 
 }  // namespace np

@@ -2,8 +2,12 @@
 // gated RMSNorm -> out_proj. Input is the already-normalised residual stream h[R, D], R = B*T.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "backend/arena.h"
+#include "backend/backend.h"
 #include "model/config.h"
 #include "model/mamba_ops.h"
 #include "model/ops.h"
@@ -27,44 +31,52 @@ struct MambaGrads {  // same shapes as MambaWeights; backward adds into them
     T *in_proj, *conv_w, *conv_b, *dt_bias, *A_log, *D, *norm_w, *out_proj;
 };
 
-// Everything the forward keeps for the backward; buffers are resized by the forward and reused
-// across calls (no allocation in steady state).
+// Everything the forward keeps for the backward, as tensors of an arena (backend/arena.h) laid
+// out by plan_mamba_acts for one batch shape. A forward with no plan for its shape plans the acts
+// into an arena of their own (single-module use: tests, tools).
 template <class T>
 struct MambaActs {
     // The backward recomputes SSM states inside chunks of `chunk` tokens from the state saved at
     // each chunk start, so the forward keeps B*H*ceil(T/chunk)*P*N state values instead of
-    // B*T*H*P*N. Tests shrink it to exercise chunk boundaries; it must not change between forward
-    // and backward.
+    // B*T*H*P*N. Tests shrink it to exercise chunk boundaries; it must not change between plan,
+    // forward and backward.
     int chunk = 64;
     // Forward scan algorithm: false = sequential recurrence, true = chunked SSD (same chunks). Both
     // produce the same y and chunk states, and the backward works after either.
     bool ssd = false;
-    BitLinearCache<T> in_cache, out_cache;
-    std::vector<int32_t> seg_begin;  // [R] row index where the row's document starts
-    std::vector<T> zxbcdt;           // [R, in_proj_dim] in_proj output
-    std::vector<T> conv_pre;         // [R, C] conv output before SiLU
-    std::vector<T> xbc;              // [R, C] SiLU(conv): x | B | C
-    std::vector<T> dt;               // [R, H] softplus(dt_raw + dt_bias)
-    std::vector<T> y;                // [R, d_inner] SSM output including D*x
-    std::vector<T> g;                // [R, d_inner] y * SiLU(z)
-    std::vector<T> rstd;             // [R] gated RMSNorm
-    std::vector<T> chunk_state;      // [B, H, nchunks, P, N] state S_{t-1} entering each chunk
-    int chunk_used = 0;              // chunk length of the forward that filled chunk_state
-    // Scratch reused between calls: normed (forward) / dnormed, then dy (backward) [R, d_inner],
-    // and backward-only buffers.
-    std::vector<T> tmp, dg, dxbc, dzxbcdt, ddt;
-    SsmScanScratch<T> scan;
+    int B = 0, Tn = 0, planned_chunk = 0;  // what the tensors were planned for (0: nothing)
+    BitLinearActs<T> in_cache, out_cache;
+    int32_t* seg_begin = nullptr;  // [R] row index where the row's document starts
+    T* zxbcdt = nullptr;           // [R, in_proj_dim] in_proj output
+    T* conv_pre = nullptr;         // [R, C] conv output before SiLU
+    T* xbc = nullptr;              // [R, C] SiLU(conv): x | B | C
+    T* dt = nullptr;               // [R, H] softplus(dt_raw + dt_bias)
+    T* y = nullptr;                // [R, d_inner] SSM output including D*x
+    T* g = nullptr;                // [R, d_inner] y * SiLU(z)
+    T* rstd = nullptr;             // [R] gated RMSNorm
+    T* chunk_state = nullptr;      // [B, H, nchunks, P, N] state S_{t-1} entering each chunk
+    // Scratch, shared by every Mamba layer of an arena: the normed g (forward) / dnormed, then dy
+    // (backward) [R, d_inner], and the backward's gradients of the intermediate tensors.
+    T *tmp = nullptr, *dg = nullptr, *dxbc = nullptr, *dzxbcdt = nullptr, *ddt = nullptr;
+    std::vector<int32_t> seg_host;  // seg_begin built on the host, then uploaded
+    std::unique_ptr<Arena> own;     // the arena of an unplanned forward
 };
+
+// Adds the acts of a Mamba layer at batch B x Tn to `arena`, named prefix + tensor (scratch
+// without the prefix, shared).
+template <class T>
+void plan_mamba_acts(Arena& arena, const std::string& prefix, int B, int Tn, const MambaDims& d,
+                     MambaActs<T>& acts);
 
 // out[R, D] = Mamba(h[R, D]). Documents (layout.doc_start) restart the conv window and SSM state.
 template <class T>
-void mamba_forward(T* out, const T* h, const MambaWeights<T>& w, const MambaDims& d,
+void mamba_forward(Backend<T>& be, T* out, const T* h, const MambaWeights<T>& w, const MambaDims& d,
                    const SeqLayout& layout, bool quantize, T eps, MambaActs<T>& acts);
 // dh[R, D] += dL/dh; grads += dL/dθ. Uses acts from the matching forward.
 template <class T>
-void mamba_backward(T* dh, MambaGrads<T>& g, const T* dout, const T* h, const MambaWeights<T>& w,
-                    const MambaDims& d, const SeqLayout& layout, bool quantize, T eps,
-                    MambaActs<T>& acts);
+void mamba_backward(Backend<T>& be, T* dh, MambaGrads<T>& g, const T* dout, const T* h,
+                    const MambaWeights<T>& w, const MambaDims& d, const SeqLayout& layout,
+                    bool quantize, T eps, MambaActs<T>& acts);
 
 // One head, one token: S[P,N] = decay*S + dt * x ⊗ B, then y[p] = S[p]·C + D*x[p]. Shared by the
 // training scan, the reference decode step and the packed engine so all compute identical states.
@@ -97,7 +109,7 @@ struct MambaState {
 // One token: out[D] from h[D]. doc_start = true resets the state first (token id 0 or sequence
 // start).
 template <class T>
-void mamba_step(T* out, const T* h, const MambaWeights<T>& w, const MambaDims& d, bool quantize,
-                T eps, bool doc_start, MambaState<T>& state);
+void mamba_step(Backend<T>& be, T* out, const T* h, const MambaWeights<T>& w, const MambaDims& d,
+                bool quantize, T eps, bool doc_start, MambaState<T>& state);
 
 }  // namespace np

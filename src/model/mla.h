@@ -2,8 +2,12 @@
 // stream h[R, D], R = B*T; attention is causal and block-diagonal over documents
 // (layout.doc_start), RoPE positions are layout.pos (restart at 0 per document).
 #pragma once
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "backend/arena.h"
+#include "backend/backend.h"
 #include "model/config.h"
 #include "model/mla_ops.h"
 #include "model/ops.h"
@@ -39,37 +43,52 @@ void rope_apply(T* x, const T* c, const T* s, int d);
 template <class T>
 void rope_apply_backward(T* dx, const T* c, const T* s, int d);
 
-// What the forward keeps for the backward. Attention probabilities are not stored: the backward
-// recomputes them from q, k and the per-row log-sum-exp (flash-attention style), so memory is
-// O(R * width) instead of O(B * nh * T^2). Buffers are resized on use and reused across calls.
+// What the forward keeps for the backward, as tensors of an arena (backend/arena.h) laid out by
+// plan_mla_acts for one batch shape; a forward with no plan for its shape plans them into an arena
+// of their own. Attention probabilities are not stored: the backward recomputes them from q, k
+// and the per-row log-sum-exp (flash-attention style), so memory is O(R * width) instead of
+// O(B * nh * T^2).
 template <class T>
 struct MlaActs {
-    BitLinearCache<T> bl_q, bl_kvd, bl_kvu, bl_o;
-    std::vector<T> q;         // [R, nh*(dn+dr)] q_proj output, rope part rotated in place
-    std::vector<T> kvd;       // [R, r+dr] kv_down output (raw)
-    std::vector<T> c_raw;     // [R, r] latent before kv_norm
-    std::vector<T> c;         // [R, r] normalised latent (kv_up input)
-    std::vector<T> rstd_c;    // [R]
-    std::vector<T> kr;        // [R, dr] rotated k_rope
-    std::vector<T> kv;        // [R, nh*(dn+dv)] kv_up output: [k_nope | v] per head
-    std::vector<T> o;         // [R, nh*dv] attention output
-    std::vector<T> rstd_o;    // [R]
-    std::vector<T> on;        // [R, nh*dv] o after o_norm (o_proj input)
-    std::vector<T> lse;       // [B, nh, T] softmax log-sum-exp per query
-    std::vector<int> first;   // [R] row index (within its batch row) of each token's document start
-    std::vector<T> cos, sin;  // rope tables [max_pos+1, dr/2]
-    std::vector<T> scores;    // [B*nh, 2T] scratch, one row per (b, head) task
-    // backward scratch
-    std::vector<T> d_on, d_o, dq, dkv, dkr, dc, dc_raw, dkvd, dkr_heads;
+    int B = 0, Tn = 0;  // the shape the tensors were planned for (0: none)
+    BitLinearActs<T> bl_q, bl_kvd, bl_kvu, bl_o;
+    T* q = nullptr;       // [R, nh*(dn+dr)] q_proj output, rope part rotated in place
+    T* kvd = nullptr;     // [R, r+dr] kv_down output (raw)
+    T* c_raw = nullptr;   // [R, r] latent before kv_norm
+    T* c = nullptr;       // [R, r] normalised latent (kv_up input)
+    T* rstd_c = nullptr;  // [R]
+    T* kr = nullptr;      // [R, dr] rotated k_rope
+    T* kv = nullptr;      // [R, nh*(dn+dv)] kv_up output: [k_nope | v] per head
+    T* o = nullptr;       // [R, nh*dv] attention output
+    T* rstd_o = nullptr;  // [R]
+    T* on = nullptr;      // [R, nh*dv] o after o_norm (o_proj input)
+    T* lse = nullptr;     // [B, nh, T] softmax log-sum-exp per query
+    int32_t* first =
+        nullptr;             // [R] row index (within its batch row) of each token's document start
+    int32_t* pos = nullptr;  // [R] RoPE position (within its document)
+    T *cos = nullptr, *sin = nullptr;  // rope tables [T, dr/2]
+    // Backward scratch, shared by every MLA layer of an arena.
+    T *d_on = nullptr, *d_o = nullptr, *dq = nullptr, *dkv = nullptr, *dkr = nullptr, *dc = nullptr,
+      *dc_raw = nullptr, *dkvd = nullptr;
+    // Host staging of first and the rope tables before their upload.
+    std::vector<int32_t> first_host;
+    std::vector<T> cos_host, sin_host;
+    std::unique_ptr<Arena> own;  // the arena of an unplanned forward
 };
 
+// Adds the acts of an MLA layer at batch B x Tn to `arena`, named prefix + tensor (scratch
+// without the prefix, shared).
 template <class T>
-void mla_forward(T* out, const T* h, const MlaWeights<T>& w, const MlaDims& d,
+void plan_mla_acts(Arena& arena, const std::string& prefix, int B, int Tn, const MlaDims& d,
+                   MlaActs<T>& acts);
+
+template <class T>
+void mla_forward(Backend<T>& be, T* out, const T* h, const MlaWeights<T>& w, const MlaDims& d,
                  const SeqLayout& layout, bool quantize, T eps, MlaActs<T>& acts);
 template <class T>
-void mla_backward(T* dh, MlaGrads<T>& g, const T* dout, const T* h, const MlaWeights<T>& w,
-                  const MlaDims& d, const SeqLayout& layout, bool quantize, T eps,
-                  MlaActs<T>& acts);
+void mla_backward(Backend<T>& be, T* dh, MlaGrads<T>& g, const T* dout, const T* h,
+                  const MlaWeights<T>& w, const MlaDims& d, const SeqLayout& layout, bool quantize,
+                  T eps, MlaActs<T>& acts);
 
 // Reference incremental cache (fp32 model): per past token of the current document the normalised
 // latent c [r] and the rotated k_rope [dr]. Grows by r + dr values per token.
@@ -86,7 +105,7 @@ struct MlaCache {
 // One token at position pos (within its document). doc_start = true clears the cache first.
 // pos must equal the number of cached tokens (positions restart at 0 per document).
 template <class T>
-void mla_step(T* out, const T* h, const MlaWeights<T>& w, const MlaDims& d, bool quantize, T eps,
-              int pos, bool doc_start, MlaCache<T>& cache);
+void mla_step(Backend<T>& be, T* out, const T* h, const MlaWeights<T>& w, const MlaDims& d,
+              bool quantize, T eps, int pos, bool doc_start, MlaCache<T>& cache);
 
 }  // namespace np

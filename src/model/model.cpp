@@ -38,98 +38,99 @@ S ffn_at(const LayerTensors<Ptr>& at) {
              at("ffn.down.weight")};
 }
 
-// Dropout of one residual branch: the keep mask of Model::dropout_keeps, scaled by 1/(1-p).
-struct BranchDropout {
-    uint64_t key = 0;
-    uint64_t threshold = 0;  // drop when the hash's top 32 bits are below it
-    static uint64_t make_key(uint64_t seed, int layer, int branch) {
-        return splitmix64(splitmix64(seed) ^ splitmix64(uint64_t(2 * int64_t(layer) + branch)));
-    }
-    BranchDropout(uint64_t seed, int layer, int branch, float p)
-        : key(make_key(seed, layer, branch)),
-          threshold(uint64_t(std::llround(double(p) * 4294967296.0))) {}
-    bool keeps(uint64_t i) const { return (splitmix64(key + i) >> 32) >= threshold; }
-};
-
-// Capacity in bytes of every buffer a module's Acts holds (kept in step with mamba.h, mla.h,
-// ffn.h), for Model::activation_bytes.
-template <class V>
-size_t held_bytes(const std::vector<V>& v) {
-    return v.capacity() * sizeof(V);
-}
-template <class V, class... Rest>
-size_t held_bytes(const std::vector<V>& v, const Rest&... rest) {
-    return held_bytes(v) + held_bytes(rest...);
-}
-template <class T>
-size_t held_bytes(const BitLinearCache<T>& c) {
-    return held_bytes(c.xhat, c.wq);
-}
-template <class T>
-size_t held_bytes(const MambaActs<T>& a) {
-    return held_bytes(a.in_cache) + held_bytes(a.out_cache) +
-           held_bytes(a.seg_begin, a.zxbcdt, a.conv_pre, a.xbc, a.dt, a.y, a.g, a.rstd,
-                      a.chunk_state, a.tmp, a.dg, a.dxbc, a.dzxbcdt, a.ddt, a.scan.states,
-                      a.scan.dbc_head, a.scan.head_partial);
-}
-template <class T>
-size_t held_bytes(const MlaActs<T>& a) {
-    return held_bytes(a.bl_q) + held_bytes(a.bl_kvd) + held_bytes(a.bl_kvu) + held_bytes(a.bl_o) +
-           held_bytes(a.q, a.kvd, a.c_raw, a.c, a.rstd_c, a.kr, a.kv, a.o, a.rstd_o, a.on, a.lse,
-                      a.first, a.cos, a.sin, a.scores, a.d_on, a.d_o, a.dq, a.dkv, a.dkr, a.dc,
-                      a.dc_raw, a.dkvd, a.dkr_heads);
-}
-template <class T>
-size_t held_bytes(const FfnActs<T>& a) {
-    return held_bytes(a.gate_c) + held_bytes(a.up_c) + held_bytes(a.down_c) +
-           held_bytes(a.a, a.u, a.m, a.rstd, a.mn, a.dm, a.da, a.du);
-}
 }  // namespace
 
 template <class T>
 struct Model<T>::Workspace {
-    // What one layer's forward leaves for its backward. A slot holds the acts of whichever mixer
-    // kinds have run in it: with recomputation every layer shares slot 0.
+    // What one layer's forward leaves for its backward. With Keep::All a slot per layer holds its
+    // mixer's acts; otherwise every layer shares slot 0, which holds both mixer kinds' acts.
     struct LayerActs {
-        std::vector<T> n1, rstd1, x_mid, n2, rstd2;  // [R,D] / [R]
-        std::unique_ptr<MambaActs<T>> mamba;
-        std::unique_ptr<MlaActs<T>> mla;
+        T *n1 = nullptr, *rstd1 = nullptr, *x_mid = nullptr, *n2 = nullptr,
+          *rstd2 = nullptr;  // [R,D] / [R]
+        MambaActs<T> mamba;
+        MlaActs<T> mla;
         FfnActs<T> ffn;
-        MambaActs<T>& mamba_acts() {
-            if (!mamba) mamba = std::make_unique<MambaActs<T>>();
-            return *mamba;
-        }
-        MlaActs<T>& mla_acts() {
-            if (!mla) mla = std::make_unique<MlaActs<T>>();
-            return *mla;
-        }
-        size_t bytes() const {
-            return held_bytes(n1, rstd1, x_mid, n2, rstd2) + (mamba ? held_bytes(*mamba) : 0) +
-                   (mla ? held_bytes(*mla) : 0) + held_bytes(ffn);
-        }
     };
+    explicit Workspace(DeviceMemory& mem) : arena(mem) {}
+    Arena arena;  // every tensor below, planned by Model::plan for one (B, T, Keep)
+    int B = 0, Tn = 0;
+    Keep keep = Keep::None;
     SeqLayout seq;
-    std::vector<std::vector<T>> x_in;  // [L][R,D] each layer's input (kept by Keep::All/Inputs)
-    std::vector<LayerActs> acts;       // [L] with Keep::All; otherwise only acts[0] is used
-    float drop_p = 0;                  // dropout of the last forward (0 unless training)
+    std::vector<T*> x_in;  // [L] -> [R,D] each layer's input (Keep::All/Inputs)
+    std::vector<std::unique_ptr<LayerActs>> acts;  // [L] with Keep::All, else [1]
+    float drop_p = 0;  // dropout of the last forward (0 unless training)
     uint64_t drop_seed = 0;
-    std::vector<T> x, xf, rstd_f;    // [R,D] residual stream, final-normed, [R]
-    std::vector<T> dx, dn, dxf;      // [R,D] backward scratch
-    std::vector<T> mix_out;          // [R,D]
-    std::vector<T> dbranch;          // [R,D] gradient of a residual branch through dropout
-    std::vector<T> logits_chunk;     // [kHeadChunk, V]
-    std::vector<int32_t> ce_target;  // [kHeadChunk] target of each row, -1 if not counted
+    int32_t* tokens = nullptr;                         // [R]
+    T *x = nullptr, *xf = nullptr, *rstd_f = nullptr;  // [R,D] residual stream, final-normed, [R]
+    T* mix_out = nullptr;                              // [R,D]
+    T *dx = nullptr, *dn = nullptr, *dxf = nullptr;    // [R,D] backward scratch
+    T* dbranch = nullptr;          // [R,D] gradient of a residual branch through dropout
+    T* logits_chunk = nullptr;     // [kHeadChunk, V]
+    int32_t* ce_target = nullptr;  // [kHeadChunk] target of each row, -1 if not counted
+    float *ce_weight = nullptr, *ce_logprob = nullptr;  // [kHeadChunk]
+    std::vector<int32_t> target_host;                   // host staging of ce_target
+    std::vector<float> logprob_host;                    // and of ce_logprob
 };
 
 template <class T>
-Model<T>::Model(const ModelConfig& config)
+Model<T>::Model(const ModelConfig& config, std::unique_ptr<Backend<T>> backend)
     : cfg(config),
       layout(make_param_layout(config)),
       params(layout.total, T(0)),
-      ws_(std::make_unique<Workspace>()) {
+      be_(backend ? std::move(backend) : make_cpu_backend<T>()),
+      ws_(std::make_unique<Workspace>(*be_)) {
     cfg.validate();
-    ws_->x_in.resize(cfg.n_layers);
-    ws_->acts.resize(1);
+}
+
+// llm.c's fill_in_activation_sizes: every tensor a forward (and its backward) at B x Tn touches,
+// in one arena of the backend's memory; planned again only when the shape or Keep changes.
+template <class T>
+void Model<T>::plan(int B, int Tn, Keep keep) {
+    Workspace& w = *ws_;
+    if (w.B == B && w.Tn == Tn && w.keep == keep) return;
+    w.arena.clear();
+    const size_t R = size_t(B) * Tn, RD = R * cfg.d_model;
+    const int L = cfg.n_layers, D = cfg.d_model, F = cfg.ffn.hidden;
+    Arena& a = w.arena;
+    a.add("tokens", R, w.tokens);
+    a.add("x", RD, w.x);
+    a.add("mix_out", RD, w.mix_out);
+    a.add("xf", RD, w.xf);
+    a.add("rstd_f", R, w.rstd_f);
+    a.add("logits_chunk", size_t(kHeadChunk) * cfg.vocab_size, w.logits_chunk);
+    a.add("ce_target", kHeadChunk, w.ce_target);
+    a.add("ce_weight", kHeadChunk, w.ce_weight);
+    a.add("ce_logprob", kHeadChunk, w.ce_logprob);
+    w.x_in.assign(L, nullptr);
+    if (keep != Keep::None) {
+        a.add("dx", RD, w.dx);
+        a.add("dn", RD, w.dn);
+        a.add("dxf", RD, w.dxf);
+        a.add("dbranch", RD, w.dbranch);
+        for (int l = 0; l < L; l++) a.add("layers." + std::to_string(l) + ".x_in", RD, w.x_in[l]);
+    }
+    const int slots = keep == Keep::All ? L : 1;
+    w.acts.resize(slots);
+    for (int s = 0; s < slots; s++) {
+        if (!w.acts[s]) w.acts[s] = std::make_unique<typename Workspace::LayerActs>();
+        auto& la = *w.acts[s];
+        const std::string p = keep == Keep::All ? "layers." + std::to_string(s) + "." : "layer.";
+        a.add(p + "n1", RD, la.n1);
+        a.add(p + "rstd1", R, la.rstd1);
+        a.add(p + "x_mid", RD, la.x_mid);
+        a.add(p + "n2", RD, la.n2);
+        a.add(p + "rstd2", R, la.rstd2);
+        bool mamba = false, mla = false;
+        for (int l = 0; l < L; l++)
+            if (keep != Keep::All || l == s) (cfg.mixer_kind(l) == 'M' ? mamba : mla) = true;
+        if (mamba) plan_mamba_acts(a, p + "mamba.", B, Tn, cfg.mamba, la.mamba);
+        if (mla) plan_mla_acts(a, p + "mla.", B, Tn, cfg.mla, la.mla);
+        plan_ffn_acts(a, p + "ffn.", int(R), D, F, la.ffn);
+    }
+    // A training plan gets a block of its own size (switching to recomputation gives the other
+    // layers' activations back); a forward-only plan keeps the block for the next training step.
+    a.allocate(keep != Keep::None);
+    w.B = B, w.Tn = Tn, w.keep = keep;
 }
 template <class T>
 Model<T>::~Model() = default;
@@ -176,70 +177,38 @@ void Model<T>::init_random(uint64_t seed) {
 
 template <class T>
 bool Model<T>::dropout_keeps(uint64_t seed, int layer, int branch, uint64_t index, float p) {
-    return BranchDropout(seed, layer, branch, p).keeps(index);
+    return DropoutMask{p, seed, layer, branch}.hash().keeps(index);
 }
 
 template <class T>
 size_t Model<T>::activation_bytes() const {
-    const Workspace& w = *ws_;
-    size_t n = held_bytes(w.seq.doc_start, w.seq.pos, w.x, w.xf, w.rstd_f, w.dx, w.dn, w.dxf,
-                          w.mix_out, w.dbranch, w.logits_chunk);
-    for (const auto& v : w.x_in) n += held_bytes(v);
-    for (const auto& a : w.acts) n += a.bytes();
-    return n;
-}
-
-// out[i] = base[i] + branch[i], the branch through the layer's dropout mask when p > 0.
-template <class T>
-static void add_branch(T* out, const T* base, const T* branch, size_t n, float p, uint64_t seed,
-                       int layer, int which) {
-    if (p == 0) {
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) out[i] = base[i] + branch[i];
-        return;
-    }
-    const BranchDropout m(seed, layer, which, p);
-    const T scale = T(1.0 / (1.0 - double(p)));
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) out[i] = m.keeps(i) ? base[i] + branch[i] * scale : base[i];
-}
-
-// Backward of the dropout in add_branch: dbranch = mask * scale * dout.
-template <class T>
-static void dropout_backward(T* dbranch, const T* dout, size_t n, float p, uint64_t seed, int layer,
-                             int which) {
-    const BranchDropout m(seed, layer, which, p);
-    const T scale = T(1.0 / (1.0 - double(p)));
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) dbranch[i] = m.keeps(i) ? dout[i] * scale : T(0);
+    return ws_->arena.allocated_bytes() + be_->scratch_bytes();
 }
 
 template <class T>
 void Model<T>::layer_forward(int l, int slot, const T* x, T* x_out) {
     Workspace& w = *ws_;
-    auto& a = w.acts[slot];
+    auto& a = *w.acts[slot];
     const int R = w.seq.B * w.seq.T, D = cfg.d_model;
     const size_t RD = size_t(R) * D;
     const T eps = T(cfg.norm_eps);
     const FfnAct act = cfg.ffn.act == "relu2" ? FfnAct::ReLU2 : FfnAct::SwiGLU;
     const std::string p = "layers." + std::to_string(l) + ".";
-    a.n1.resize(RD), a.rstd1.resize(R), a.x_mid.resize(RD), a.n2.resize(RD), a.rstd2.resize(R);
-    rmsnorm_forward(a.n1.data(), a.rstd1.data(), x, param(p + "mixer_norm.weight"), R, D, eps);
+    Backend<T>& be = *be_;
+    be.rmsnorm_forward(a.n1, a.rstd1, x, param(p + "mixer_norm.weight"), R, D, eps);
     if (cfg.mixer_kind(l) == 'M') {
         MambaWeights<T> mw =
             mamba_at<MambaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
-        mamba_forward(w.mix_out.data(), a.n1.data(), mw, cfg.mamba, w.seq, quantize, eps,
-                      a.mamba_acts());
+        mamba_forward(be, w.mix_out, a.n1, mw, cfg.mamba, w.seq, quantize, eps, a.mamba);
     } else {
         MlaWeights<T> aw = mla_at<MlaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
-        mla_forward(w.mix_out.data(), a.n1.data(), aw, cfg.mla, w.seq, quantize, eps, a.mla_acts());
+        mla_forward(be, w.mix_out, a.n1, aw, cfg.mla, w.seq, quantize, eps, a.mla);
     }
-    add_branch(a.x_mid.data(), x, w.mix_out.data(), RD, w.drop_p, w.drop_seed, l, 0);
-    rmsnorm_forward(a.n2.data(), a.rstd2.data(), a.x_mid.data(), param(p + "ffn_norm.weight"), R, D,
-                    eps);
+    be.residual_add(a.x_mid, x, w.mix_out, RD, {w.drop_p, w.drop_seed, l, 0});
+    be.rmsnorm_forward(a.n2, a.rstd2, a.x_mid, param(p + "ffn_norm.weight"), R, D, eps);
     FfnWeights<T> fw = ffn_at<FfnWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
-    ffn_forward(w.mix_out.data(), a.n2.data(), fw, R, D, cfg.ffn.hidden, act, quantize, eps, a.ffn);
-    if (x_out) add_branch(x_out, a.x_mid.data(), w.mix_out.data(), RD, w.drop_p, w.drop_seed, l, 1);
+    ffn_forward(be, w.mix_out, a.n2, fw, R, D, cfg.ffn.hidden, act, quantize, eps, a.ffn);
+    if (x_out) be.residual_add(x_out, a.x_mid, w.mix_out, RD, {w.drop_p, w.drop_seed, l, 1});
 }
 
 template <class T>
@@ -252,23 +221,19 @@ void Model<T>::forward_hidden(std::span<const int32_t> tokens, int B, int Tn, Ke
             fail("token id " + std::to_string(tokens[r]) + " at position " + std::to_string(r) +
                  " is outside the vocabulary [0, " + std::to_string(V) + ")");
     w.seq = make_seq_layout(tokens.data(), B, Tn);
-    // Switching to recomputation gives the other layers' activations back; a forward-only call
-    // leaves them allocated for the next training step.
-    if (keep == Keep::All) w.acts.resize(cfg.n_layers);
-    if (keep == Keep::Inputs) w.acts.resize(1);
+    plan(B, Tn, keep);
     const size_t RD = size_t(R) * D;
-    w.x.resize(RD), w.mix_out.resize(RD), w.xf.resize(RD), w.rstd_f.resize(R);
-    embedding_forward(w.x.data(), tokens.data(), param("embed.weight"), R, D);
+    be_->upload(w.tokens, tokens.data(), sizeof(int32_t) * R);
+    be_->embedding_forward(w.x, w.tokens, param("embed.weight"), R, D);
     for (int l = 0; l < cfg.n_layers; l++) {
         if (keep == Keep::None) {
-            layer_forward(l, 0, w.x.data(), w.x.data());
+            layer_forward(l, 0, w.x, w.x);
             continue;
         }
-        w.x_in[l].assign(w.x.begin(), w.x.end());
-        layer_forward(l, keep == Keep::All ? l : 0, w.x_in[l].data(), w.x.data());
+        be_->copy(w.x_in[l], w.x, RD);
+        layer_forward(l, keep == Keep::All ? l : 0, w.x_in[l], w.x);
     }
-    rmsnorm_forward(w.xf.data(), w.rstd_f.data(), w.x.data(), param("final_norm.weight"), R, D,
-                    T(cfg.norm_eps));
+    be_->rmsnorm_forward(w.xf, w.rstd_f, w.x, param("final_norm.weight"), R, D, T(cfg.norm_eps));
 }
 
 template <class T>
@@ -277,7 +242,11 @@ std::vector<T> Model<T>::logits(std::span<const int32_t> tokens, int B, int Tn) 
     forward_hidden(tokens, B, Tn, Keep::None);
     const int R = B * Tn, D = cfg.d_model, V = cfg.vocab_size;
     std::vector<T> out(size_t(R) * V);
-    linear_forward(out.data(), ws_->xf.data(), head(), R, D, V);
+    for (int r0 = 0; r0 < R; r0 += kHeadChunk) {
+        const int rc = std::min(kHeadChunk, R - r0);
+        be_->linear_forward(ws_->logits_chunk, ws_->xf + size_t(r0) * D, head(), rc, D, V, false);
+        be_->download(out.data() + size_t(r0) * V, ws_->logits_chunk, sizeof(T) * rc * V);
+    }
     return out;
 }
 
@@ -312,36 +281,47 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
     res.tokens = n;
     if (backward) {
         if (grads.empty()) zero_grad();
-        w.dxf.assign(RD, T(0));
+        be_->zero(w.dxf, RD);
     }
     // Label smoothing (training only), as torch's cross_entropy(label_smoothing = ls): per row
     // (1-ls) * CE(target) + ls * mean_v(-log p_v) = lse - (1-ls) z_target - ls * mean_v(z_v).
     const double ls = backward ? double(o.label_smoothing) : 0.0;
     const T* Wh = head();
     T* dWh = backward ? grad(cfg.tie_embeddings ? "embed.weight" : "lm_head.weight") : nullptr;
-    w.logits_chunk.resize(size_t(kHeadChunk) * V);
-    w.ce_target.resize(kHeadChunk);
+    w.target_host.resize(kHeadChunk);
     double total = 0;
     // Fused head + cross-entropy, kHeadChunk rows at a time: logits never exist for the whole
     // batch.
     for (int r0 = 0; r0 < R; r0 += kHeadChunk) {
         const int rc = std::min(kHeadChunk, R - r0);
-        T* lg = w.logits_chunk.data();
-        linear_forward(lg, w.xf.data() + size_t(r0) * D, Wh, rc, D, V);
-        // Row r's target, weight and log-prob live at r + 1.
+        T* lg = w.logits_chunk;
+        be_->linear_forward(lg, w.xf + size_t(r0) * D, Wh, rc, D, V, false);
+        // Row r's target, weight and log-prob live at r + 1 (the weights and log-probs of the
+        // last row of the batch, never counted, are not read or written).
+        const int rw = std::min(rc, R - 1 - r0);
         for (int i = 0; i < rc; i++)
-            w.ce_target[size_t(i)] = counted(r0 + i) ? tokens[r0 + i + 1] : -1;
+            w.target_host[size_t(i)] = counted(r0 + i) ? tokens[r0 + i + 1] : -1;
+        be_->upload(w.ce_target, w.target_host.data(), sizeof(int32_t) * rc);
         CrossEntropyOptions ce;
         ce.label_smoothing = ls;
         ce.grad_count = o.grad_of_sum ? 1.0 : double(n);
         ce.backward = backward;
-        if (!weights.empty()) ce.weights = weights.data() + r0 + 1;
-        if (!logprobs.empty()) ce.logprobs = logprobs.data() + r0 + 1;
-        const double chunk_loss = cross_entropy_rows(lg, w.ce_target.data(), rc, V, ce);
+        if (!weights.empty()) {
+            be_->upload(w.ce_weight, weights.data() + r0 + 1, sizeof(float) * rw);
+            ce.weights = w.ce_weight;
+        }
+        if (!logprobs.empty()) ce.logprobs = w.ce_logprob;
+        const double chunk_loss = be_->cross_entropy_rows(lg, w.ce_target, rc, V, ce);
+        if (!logprobs.empty()) {
+            w.logprob_host.resize(rc);
+            be_->download(w.logprob_host.data(), w.ce_logprob, sizeof(float) * rc);
+            for (int i = 0; i < rc; i++)
+                if (w.target_host[size_t(i)] >= 0) logprobs[r0 + i + 1] = w.logprob_host[size_t(i)];
+        }
         total += chunk_loss;
         if (backward && n > 0)
-            linear_backward(w.dxf.data() + size_t(r0) * D, dWh, lg, w.xf.data() + size_t(r0) * D,
-                            Wh, rc, D, V);
+            be_->linear_backward(w.dxf + size_t(r0) * D, dWh, lg, w.xf + size_t(r0) * D, Wh, rc, D,
+                                 V);
     }
     res.loss = n > 0 ? (weights.empty() ? total / double(n) : total) : 0.0;
     if (!backward || n == 0) return res;
@@ -349,53 +329,50 @@ LossResult Model<T>::loss(std::span<const int32_t> tokens, std::span<const uint8
     const T eps = T(cfg.norm_eps);
     const FfnAct act = cfg.ffn.act == "relu2" ? FfnAct::ReLU2 : FfnAct::SwiGLU;
     const bool dropout = w.drop_p > 0;
-    w.dx.assign(RD, T(0));
-    w.dn.resize(RD);
-    if (dropout) w.dbranch.resize(RD);
-    rmsnorm_backward(w.dx.data(), grad("final_norm.weight"), w.dxf.data(), w.x.data(),
-                     param("final_norm.weight"), w.rstd_f.data(), R, D);
+    Backend<T>& be = *be_;
+    be.zero(w.dx, RD);
+    be.rmsnorm_backward(w.dx, grad("final_norm.weight"), w.dxf, w.x, param("final_norm.weight"),
+                        w.rstd_f, R, D);
     for (int l = cfg.n_layers - 1; l >= 0; l--) {
         const std::string p = "layers." + std::to_string(l) + ".";
         // With recomputation the forward left the last layer's activations in slot 0; every
         // other layer is recomputed from its input, with the same arithmetic and dropout masks.
-        if (keep == Keep::Inputs && l != cfg.n_layers - 1)
-            layer_forward(l, 0, w.x_in[l].data(), nullptr);
-        auto& a = w.acts[keep == Keep::All ? l : 0];
+        if (keep == Keep::Inputs && l != cfg.n_layers - 1) layer_forward(l, 0, w.x_in[l], nullptr);
+        auto& a = *w.acts[keep == Keep::All ? l : 0];
         // x_out = x_mid + drop(FFN(n2)), n2 = RMSNorm(x_mid)
-        const T* dbranch = w.dx.data();
+        const T* dbranch = w.dx;
         if (dropout) {
-            dropout_backward(w.dbranch.data(), w.dx.data(), RD, w.drop_p, w.drop_seed, l, 1);
-            dbranch = w.dbranch.data();
+            be.dropout_backward(w.dbranch, w.dx, RD, {w.drop_p, w.drop_seed, l, 1});
+            dbranch = w.dbranch;
         }
-        std::fill(w.dn.begin(), w.dn.end(), T(0));
+        be.zero(w.dn, RD);
         FfnWeights<T> fw = ffn_at<FfnWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
         FfnGrads<T> fg = ffn_at<FfnGrads<T>>(LayerTensors<T*>{layout, grads.data(), p});
-        ffn_backward(w.dn.data(), fg, dbranch, a.n2.data(), fw, R, D, cfg.ffn.hidden, act, a.ffn);
-        rmsnorm_backward(w.dx.data(), grad(p + "ffn_norm.weight"), w.dn.data(), a.x_mid.data(),
-                         param(p + "ffn_norm.weight"), a.rstd2.data(), R, D);
+        ffn_backward(be, w.dn, fg, dbranch, a.n2, fw, R, D, cfg.ffn.hidden, act, a.ffn);
+        be.rmsnorm_backward(w.dx, grad(p + "ffn_norm.weight"), w.dn, a.x_mid,
+                            param(p + "ffn_norm.weight"), a.rstd2, R, D);
         // x_mid = x_in + drop(Mixer(n1)), n1 = RMSNorm(x_in)
         if (dropout) {
-            dropout_backward(w.dbranch.data(), w.dx.data(), RD, w.drop_p, w.drop_seed, l, 0);
-            dbranch = w.dbranch.data();
+            be.dropout_backward(w.dbranch, w.dx, RD, {w.drop_p, w.drop_seed, l, 0});
+            dbranch = w.dbranch;
         }
-        std::fill(w.dn.begin(), w.dn.end(), T(0));
+        be.zero(w.dn, RD);
         if (cfg.mixer_kind(l) == 'M') {
             MambaWeights<T> mw =
                 mamba_at<MambaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
             MambaGrads<T> mg = mamba_at<MambaGrads<T>>(LayerTensors<T*>{layout, grads.data(), p});
-            mamba_backward(w.dn.data(), mg, dbranch, a.n1.data(), mw, cfg.mamba, w.seq, quantize,
-                           eps, *a.mamba);
+            mamba_backward(be, w.dn, mg, dbranch, a.n1, mw, cfg.mamba, w.seq, quantize, eps,
+                           a.mamba);
         } else {
             MlaWeights<T> aw =
                 mla_at<MlaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
             MlaGrads<T> ag = mla_at<MlaGrads<T>>(LayerTensors<T*>{layout, grads.data(), p});
-            mla_backward(w.dn.data(), ag, dbranch, a.n1.data(), aw, cfg.mla, w.seq, quantize, eps,
-                         *a.mla);
+            mla_backward(be, w.dn, ag, dbranch, a.n1, aw, cfg.mla, w.seq, quantize, eps, a.mla);
         }
-        rmsnorm_backward(w.dx.data(), grad(p + "mixer_norm.weight"), w.dn.data(), w.x_in[l].data(),
-                         param(p + "mixer_norm.weight"), a.rstd1.data(), R, D);
+        be.rmsnorm_backward(w.dx, grad(p + "mixer_norm.weight"), w.dn, w.x_in[l],
+                            param(p + "mixer_norm.weight"), a.rstd1, R, D);
     }
-    embedding_backward(grad("embed.weight"), w.dx.data(), tokens.data(), R, D);
+    be.embedding_backward(grad("embed.weight"), w.dx, w.tokens, R, D);
     return res;
 }
 
@@ -419,33 +396,36 @@ void Model<T>::decode_step(DecodeState& s, int32_t token, T* out_logits) {
     if (doc_start) s.pos = 0;
     const T eps = T(cfg.norm_eps);
     const FfnAct act = cfg.ffn.act == "relu2" ? FfnAct::ReLU2 : FfnAct::SwiGLU;
-    s.x.assign(param("embed.weight") + size_t(token) * D,
-               param("embed.weight") + size_t(token + 1) * D);
+    Backend<T>& be = *be_;
+    s.x.resize(D);
+    be.embedding_forward(s.x.data(), &token, param("embed.weight"), 1, D);
     s.n.resize(D), s.tmp.resize(D), s.rstd.resize(1);
     for (int l = 0; l < cfg.n_layers; l++) {
         const std::string p = "layers." + std::to_string(l) + ".";
-        rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param(p + "mixer_norm.weight"), 1, D,
-                        eps);
+        be.rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param(p + "mixer_norm.weight"), 1,
+                           D, eps);
         if (cfg.mixer_kind(l) == 'M') {
             MambaWeights<T> mw =
                 mamba_at<MambaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
-            mamba_step(s.tmp.data(), s.n.data(), mw, cfg.mamba, quantize, eps, doc_start,
+            mamba_step(be, s.tmp.data(), s.n.data(), mw, cfg.mamba, quantize, eps, doc_start,
                        s.mamba[l]);
         } else {
             MlaWeights<T> aw =
                 mla_at<MlaWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
-            mla_step(s.tmp.data(), s.n.data(), aw, cfg.mla, quantize, eps, s.pos, doc_start,
+            mla_step(be, s.tmp.data(), s.n.data(), aw, cfg.mla, quantize, eps, s.pos, doc_start,
                      s.mla[l]);
         }
-        for (int d = 0; d < D; d++) s.x[d] += s.tmp[d];
-        rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param(p + "ffn_norm.weight"), 1, D,
-                        eps);
+        be.residual_add(s.x.data(), s.x.data(), s.tmp.data(), D, {});
+        be.rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param(p + "ffn_norm.weight"), 1,
+                           D, eps);
         FfnWeights<T> fw = ffn_at<FfnWeights<T>>(LayerTensors<const T*>{layout, params.data(), p});
-        ffn_forward(s.tmp.data(), s.n.data(), fw, 1, D, cfg.ffn.hidden, act, quantize, eps, s.ffn);
-        for (int d = 0; d < D; d++) s.x[d] += s.tmp[d];
+        ffn_forward(be, s.tmp.data(), s.n.data(), fw, 1, D, cfg.ffn.hidden, act, quantize, eps,
+                    s.ffn);
+        be.residual_add(s.x.data(), s.x.data(), s.tmp.data(), D, {});
     }
-    rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param("final_norm.weight"), 1, D, eps);
-    linear_forward(out_logits, s.n.data(), head(), 1, D, V);
+    be.rmsnorm_forward(s.n.data(), s.rstd.data(), s.x.data(), param("final_norm.weight"), 1, D,
+                       eps);
+    be.linear_forward(out_logits, s.n.data(), head(), 1, D, V, false);
     s.pos++;
 }
 

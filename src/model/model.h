@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "model/config.h"
 #include "model/ffn.h"
 #include "model/mamba.h"
@@ -44,18 +45,16 @@ public:
     };
     TrainOptions train_opts;
 
-    // The dropout mask, counter-based so that it depends only on its key, never on threads or
-    // call order: element `index` (row-major in [B*T, D]) of residual branch `branch` (0 = mixer,
-    // 1 = FFN) of `layer` is kept when the top 32 bits of splitmix64(key + index) are >= p * 2^32,
-    // key = splitmix64(splitmix64(seed) ^ splitmix64(2 * layer + branch)). Other backends must
-    // reproduce it to replay a run.
+    // The dropout mask (DropoutMask in backend/backend.h): element `index` of residual branch
+    // `branch` (0 = mixer, 1 = FFN) of `layer` is kept.
     static bool dropout_keeps(uint64_t seed, int layer, int branch, uint64_t index, float p);
 
     // Bytes currently held by the training workspace (activations kept for the backward, backward
     // scratch, the logits chunk): compare a step with and without train_opts.recompute.
     size_t activation_bytes() const;
 
-    explicit Model(const ModelConfig& config);
+    // The model runs its ops on `backend` (the CPU backend when null).
+    explicit Model(const ModelConfig& config, std::unique_ptr<Backend<T>> backend = nullptr);
     ~Model();
     Model(Model&&) noexcept;
 
@@ -100,13 +99,18 @@ public:
     // Feeds one token; writes logits [V]. Token id 0 (or the first token) starts a new document.
     void decode_step(DecodeState& state, int32_t token, T* logits);
 
+    Backend<T>& backend() { return *be_; }
+
 private:
+    std::unique_ptr<Backend<T>> be_;
     struct Workspace;
     std::unique_ptr<Workspace> ws_;
     // What forward_hidden keeps for a backward: every layer's activations, only each layer's input
     // (recompute), or nothing (forward only).
     enum class Keep { All, Inputs, None };
     void forward_hidden(std::span<const int32_t> tokens, int B, int Tn, Keep keep);  // -> ws_->xf
+    // Lays out the workspace's arena for B x Tn and `keep` (no-op when it already is).
+    void plan(int B, int Tn, Keep keep);
     // One layer from its input x [R, D] with activations in ws_->acts[slot]; x_out [R, D] may be
     // null (recomputation needs only the activations) and may alias x.
     void layer_forward(int l, int slot, const T* x, T* x_out);

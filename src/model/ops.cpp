@@ -81,24 +81,16 @@ void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T
 }
 
 template <class T>
-void bitlinear_forward(T* y, const T* x, const T* W, int R, int I, int O, bool quantize,
-                       BitLinearCache<T>& cache) {
-    cache.xhat.resize(size_t(R) * I);
-    cache.wq.resize(size_t(O) * I);
+void bitlinear_forward(T* y, T* xhat, T* wq, const T* x, const T* W, int R, int I, int O,
+                       bool quantize) {
     if (quantize) {
-        quantize_weights_ternary(cache.wq.data(), W, int64_t(O) * I);
-        quantize_activations_int8(cache.xhat.data(), x, R, I);
+        quantize_weights_ternary(wq, W, int64_t(O) * I);
+        quantize_activations_int8(xhat, x, R, I);
     } else {
-        std::memcpy(cache.wq.data(), W, sizeof(T) * cache.wq.size());
-        std::memcpy(cache.xhat.data(), x, sizeof(T) * cache.xhat.size());
+        std::memcpy(wq, W, sizeof(T) * size_t(O) * I);
+        std::memcpy(xhat, x, sizeof(T) * size_t(R) * I);
     }
-    linear_forward(y, cache.xhat.data(), cache.wq.data(), R, I, O);
-}
-
-template <class T>
-void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cache, int R, int I,
-                        int O) {
-    linear_backward(dx, dW, dy, cache.xhat.data(), cache.wq.data(), R, I, O);
+    linear_forward(y, xhat, wq, R, I, O);
 }
 
 SeqLayout make_seq_layout(const int32_t* tokens, int B, int T) {
@@ -198,9 +190,7 @@ double cross_entropy_rows(T* logits, const int32_t* target, int rows, int V,
     template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int, int, int);       \
     template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int, int, T);                   \
     template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int, int); \
-    template void bitlinear_forward<T>(T*, const T*, const T*, int, int, int, bool,              \
-                                       BitLinearCache<T>&);                                      \
-    template void bitlinear_backward<T>(T*, T*, const T*, const BitLinearCache<T>&, int, int, int);
+    template void bitlinear_forward<T>(T*, T*, T*, const T*, const T*, int, int, int, bool);
 NP_INSTANTIATE(float)
 NP_INSTANTIATE(double)
 #undef NP_INSTANTIATE

@@ -34,21 +34,31 @@ void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T
                       int C);
 
 // ---- BitLinear (DESIGN §2.2) ------------------------------------------------------------------
-// What BitLinear keeps for its backward: the dequantised input x̂ [R,I] and weight W' [O,I].
+// y[R,O] = x̂ · W'^T with x̂ [R,I] the dequantised int8 absmax input and W' [O,I] the dequantised
+// ternary absmean weight, both written for the backward. With quantize = false both quantisers
+// are the identity (x̂ = x, W' = W): a plain linear layer, which is what finite-difference tests
+// differentiate. The backward (straight-through estimator) is linear_backward on x̂ and W':
+// dx += dy · W',  dW += dy^T · x̂.
+template <class T>
+void bitlinear_forward(T* y, T* xhat, T* wq, const T* x, const T* W, int R, int I, int O,
+                       bool quantize);
+// Where a module keeps x̂ [R, I] and W' [O, I] between its forward and backward (tensors of its
+// arena, see backend/arena.h).
+template <class T>
+struct BitLinearActs {
+    T* xhat = nullptr;
+    T* wq = nullptr;
+};
+// The same in vectors, for the reference decode step.
 template <class T>
 struct BitLinearCache {
-    std::vector<T> xhat;
-    std::vector<T> wq;
+    std::vector<T> xhat;  // [R, I]
+    std::vector<T> wq;    // [O, I]
+    void resize(int R, int I, int O) {
+        xhat.resize(size_t(R) * I);
+        wq.resize(size_t(O) * I);
+    }
 };
-// y[R,O] = x̂ · W'^T. With quantize = false both quantisers are the identity (x̂ = x, W' = W): a
-// plain linear layer, which is what finite-difference tests differentiate.
-template <class T>
-void bitlinear_forward(T* y, const T* x, const T* W, int R, int I, int O, bool quantize,
-                       BitLinearCache<T>& cache);
-// Straight-through estimator: dx += dy · W',  dW += dy^T · x̂.
-template <class T>
-void bitlinear_backward(T* dx, T* dW, const T* dy, const BitLinearCache<T>& cache, int R, int I,
-                        int O);
 
 // ---- embedding ---------------------------------------------------------------------------------
 // x[R, D] = E[tokens[r], :]

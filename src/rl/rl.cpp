@@ -456,14 +456,14 @@ RlResult run_rl(const RlConfig& cfg, const RlOptions& opt) {
                 if (e == 0) st = es;
                 policy.zero_grad();
                 weighted_backward(policy, rows, weights, cfg.micro);
-                grad_norm = grad_global_norm(policy.grads);
+                grad_norm = grad_global_norm(policy.backend(), policy.grads);
                 if (!std::isfinite(grad_norm))
                     fail("rl: non-finite gradient at step " + std::to_string(step + 1));
                 if (cfg.grad_clip > 0 && grad_norm > cfg.grad_clip) {
-                    const float sc = float(cfg.grad_clip / grad_norm);
-                    for (float& g : policy.grads) g *= sc;
+                    policy.backend().scale(policy.grads.data(), policy.grads.size(),
+                                           float(cfg.grad_clip / grad_norm));
                 }
-                adam.step(policy.params, policy.grads, lr);
+                adam.step(policy.backend(), policy.params, policy.grads, lr);
             }
         }
         ++step;

@@ -111,23 +111,20 @@ MemoryPlan plan_memory(const ModelConfig& cfg, const PlanOptions& opt) {
     const int64_t model_kept = R * (3 * D * 4 + 4 + 2 * 4);
     const int64_t model_scratch = R * 3 * D * 4;
 
-    int64_t kept_all = 0, kept_max = 0, scratch_all = 0, scratch_max = 0;
+    int64_t kept_all = 0, kept_max = 0, scratch_max = 0;
     for (int l = 0; l < cfg.n_layers; l++) {
         const LayerCost c = layer_cost(cfg, cfg.mixer_kind(l), B, T, A);
         const int64_t kept = R * c.kept_per_token + c.kept_fixed;
         const int64_t scratch = R * c.scratch_per_token;
-        kept_all += kept, scratch_all += scratch;
+        kept_all += kept;
         kept_max = std::max(kept_max, kept), scratch_max = std::max(scratch_max, scratch);
     }
     const int64_t residual_inputs = int64_t(cfg.n_layers) * R * D * 4;
     p.per_layer_acts_max = kept_max + R * D * 4;
-    if (opt.recompute) {
-        p.activations = model_kept + residual_inputs + kept_max;
-        p.bwd_scratch = model_scratch + scratch_max;
-    } else {
-        p.activations = model_kept + residual_inputs + kept_all;
-        p.bwd_scratch = model_scratch + scratch_all;
-    }
+    // The backward's scratch exists once per mixer kind and once for the FFNs, shared by the
+    // layers (Arena::add_shared): the largest layer's.
+    p.bwd_scratch = model_scratch + scratch_max;
+    p.activations = model_kept + residual_inputs + (opt.recompute ? kept_max : kept_all);
     const int64_t sum = p.weights + p.gradients + p.optimizer + p.activations + p.bwd_scratch +
                         p.quant_cache + p.logits;
     p.margin = kMarginFixed + int64_t(std::llround(kMarginShare * double(sum)));
@@ -236,7 +233,7 @@ std::string render_plan(const ModelConfig& cfg, const PlanOptions& opt, const Me
         opt.recompute
             ? "per-layer residual inputs + one layer (" + format_bytes(p.per_layer_acts_max) + ")"
             : "kept for backward, all layers");
-    row("backward scratch", p.bwd_scratch, opt.recompute ? "one layer" : "per layer");
+    row("backward scratch", p.bwd_scratch, "one layer's, shared by the layers");
     row("quantised weights", p.quant_cache, "ternary W' copies in BitLinear caches");
     row("logits chunk", p.logits, std::to_string(opt.head_chunk) + " rows x vocab, fp32");
     row("workspace margin", p.margin, "512 MiB + 5% (context, fragmentation)");

@@ -27,7 +27,7 @@ struct MemoryPlan {
     int64_t optimizer = 0;    // AdamW m + v
     int64_t activations = 0;  // what the forward keeps for backward (all layers, or with
                               // recompute: residual inputs + one layer)
-    int64_t bwd_scratch = 0;  // gradient buffers of the backward (per layer, or one layer)
+    int64_t bwd_scratch = 0;  // gradient buffers of the backward (one layer's, shared)
     int64_t quant_cache = 0;  // quantised ternary weight copies W' held by the BitLinear caches
     int64_t logits = 0;       // one head chunk [head_chunk, vocab]
     int64_t margin = 0;       // CUDA context / allocator fragmentation / library workspaces

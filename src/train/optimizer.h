@@ -29,6 +29,8 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/backend.h"
+#include "kernels/adamw.h"
 #include "model/params.h"
 
 namespace np {
@@ -49,7 +51,7 @@ public:
 
     // One update with learning rate `lr`. params, grads: [layout.total]. spec_lr_mult: one
     // multiplier per layout spec (see lerac_multipliers), or empty for 1 everywhere.
-    void step(std::span<float> params, std::span<const float> grads, double lr,
+    void step(Backend<float>& be, std::span<float> params, std::span<const float> grads, double lr,
               std::span<const float> spec_lr_mult = {});
 
     int64_t steps_done() const { return t_; }
@@ -67,13 +69,7 @@ public:
     float second_moment(size_t i) const;
 
 private:
-    struct Block {
-        size_t begin = 0, len = 0;  // into params/grads
-        uint32_t spec = 0;
-        bool q8 = false;
-        size_t state = 0;    // offset into m32_/v32_ (fp32) or m8_/v8_ (8-bit)
-        uint32_t scale = 0;  // index into absmax_m_/absmax_v_ (8-bit only)
-    };
+    using Block = AdamWBlock;
     AdamWConfig cfg_;
     std::vector<int64_t> spec_numel_;
     std::vector<uint8_t> spec_decay_;
@@ -88,23 +84,11 @@ private:
     const Block& block_of(size_t i) const;
 };
 
-// bitsandbytes' dynamic-tree code books (256 sorted values in [-1, 1] / [0, 1]).
-const std::array<float, 256>& dynamic_code_signed();
-const std::array<float, 256>& dynamic_code_unsigned();
-// Block-wise quantisation with a code book: one absmax per block of `block` values, codes[i] the
-// index of the code nearest x[i]/absmax. x, codes: [n]; absmax: [ceil(n/block)].
-void quantize_blockwise(const float* x, uint8_t* codes, float* absmax, size_t n, int block,
-                        const std::array<float, 256>& code);
-void dequantize_blockwise(const uint8_t* codes, const float* absmax, float* x, size_t n, int block,
-                          const std::array<float, 256>& code);
-
 // sqrt(sum g^2) accumulated in double, in a fixed order (the same bits for any thread count).
-double grad_global_norm(std::span<const float> grads);
+double grad_global_norm(Backend<float>& be, std::span<const float> grads);
 // Scales grads by max_norm/(norm+1e-6) when the norm exceeds max_norm (as torch's
 // clip_grad_norm_); returns the pre-clip norm. A non-finite norm leaves grads untouched.
-double clip_grad_norm(std::span<float> grads, double max_norm);
-// False if any gradient is NaN or +-Inf.
-bool all_finite(std::span<const float> grads);
+double clip_grad_norm(Backend<float>& be, std::span<float> grads, double max_norm);
 
 // 64-bit checksum that ends the serialised optimizer and SWA states (detects
 // corruption/truncation).

@@ -491,8 +491,8 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         for (float& g : m.grads) g = float(double(g) * inv);
         if (opt.after_backward) opt.after_backward(step, m.grads, loss);
 
-        const double gnorm =
-            cfg.clip > 0 ? clip_grad_norm(m.grads, cfg.clip) : grad_global_norm(m.grads);
+        const double gnorm = cfg.clip > 0 ? clip_grad_norm(m.backend(), m.grads, cfg.clip)
+                                          : grad_global_norm(m.backend(), m.grads);
         const double lr = sched.lr(step);
         // A batch whose every target is masked (a chat window without an assistant turn) has
         // nothing to learn from: it is skipped like a bad step, and it neither feeds the running
@@ -524,7 +524,7 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& opt) {
         } else {
             guard.consecutive = 0;
             if (!lr_mult.empty()) lerac.multipliers(m.layout, m.cfg.n_layers, step, lr_mult);
-            adam.step(m.params, m.grads, lr, lr_mult);
+            adam.step(m.backend(), m.params, m.grads, lr, lr_mult);
             if (const ParamSpec* bad = find_non_finite(m.layout, m.params))
                 fail("train: training diverged at step " + std::to_string(step + 1) + " (lr " +
                      format_g(lr) + "): tensor " + bad->name +

@@ -17,12 +17,22 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
+#include "cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 
 namespace np::backend_ops {
 
 template <class T>
 using Tensors = std::vector<std::vector<T>>;
+
+// The op table the training cases call: Backend<float> is backend "cpu", the one under test;
+// Backend<double> is the same CPU code in double, the finite-difference subject and, where an op
+// has no plain loop, its reference.
+template <class T>
+Backend<T>& backend() {
+    return test::cpu<T>();
+}
 
 struct TrainOp {
     std::string name, shape;

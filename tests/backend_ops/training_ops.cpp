@@ -38,12 +38,13 @@ struct Matmul {
     template <class T>
     void forward(const Tensors<T>& in, std::vector<T>& y) const {
         y.assign(size_t(R) * O, T(0));
-        linear_forward(y.data(), in[0].data(), in[1].data(), R, I, O);
+        backend<T>().linear_forward(y.data(), in[0].data(), in[1].data(), R, I, O, false);
     }
     // dx[R,I] += dy · W;  dW[O,I] += dy^T · x
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& dy, Tensors<T>& g) const {
-        linear_backward(g[0].data(), g[1].data(), dy.data(), in[0].data(), in[1].data(), R, I, O);
+        backend<T>().linear_backward(g[0].data(), g[1].data(), dy.data(), in[0].data(),
+                                     in[1].data(), R, I, O);
     }
     void reference(const Tensors<double>& in, std::vector<double>& y) const {
         y.assign(size_t(R) * O, 0);
@@ -65,15 +66,17 @@ struct RmsNorm {
     void forward(const Tensors<T>& in, std::vector<T>& y) const {
         std::vector<T> rstd(R);
         y.resize(size_t(R) * C);
-        rmsnorm_forward(y.data(), rstd.data(), in[0].data(), in[1].data(), R, C, T(eps));
+        backend<T>().rmsnorm_forward(y.data(), rstd.data(), in[0].data(), in[1].data(), R, C,
+                                     T(eps));
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& dy, Tensors<T>& g) const {
         std::vector<T> y, rstd(R);
         y.resize(size_t(R) * C);
-        rmsnorm_forward(y.data(), rstd.data(), in[0].data(), in[1].data(), R, C, T(eps));
-        rmsnorm_backward(g[0].data(), g[1].data(), dy.data(), in[0].data(), in[1].data(),
-                         rstd.data(), R, C);
+        backend<T>().rmsnorm_forward(y.data(), rstd.data(), in[0].data(), in[1].data(), R, C,
+                                     T(eps));
+        backend<T>().rmsnorm_backward(g[0].data(), g[1].data(), dy.data(), in[0].data(),
+                                      in[1].data(), rstd.data(), R, C);
     }
     void reference(const Tensors<double>& in, std::vector<double>& y) const {
         y.resize(size_t(R) * C);
@@ -135,17 +138,24 @@ struct BitLinear {
         return {normal(size_t(R) * I, rng, 1), normal(size_t(O) * I, rng, 0.02)};
     }
     template <class T>
+    void run(const Tensors<T>& in, std::vector<T>& y, BitLinearCache<T>& cache) const {
+        cache.resize(R, I, O);
+        y.resize(size_t(R) * O);
+        backend<T>().bitlinear_forward(y.data(), cache.xhat.data(), cache.wq.data(), in[0].data(),
+                                       in[1].data(), R, I, O, true);
+    }
+    template <class T>
     void forward(const Tensors<T>& in, std::vector<T>& y) const {
         BitLinearCache<T> cache;
-        y.resize(size_t(R) * O);
-        bitlinear_forward(y.data(), in[0].data(), in[1].data(), R, I, O, true, cache);
+        run(in, y, cache);
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& dy, Tensors<T>& g) const {
         BitLinearCache<T> cache;
-        std::vector<T> y(size_t(R) * O);
-        bitlinear_forward(y.data(), in[0].data(), in[1].data(), R, I, O, true, cache);
-        bitlinear_backward(g[0].data(), g[1].data(), dy.data(), cache, R, I, O);
+        std::vector<T> y;
+        run(in, y, cache);
+        backend<T>().bitlinear_backward(g[0].data(), g[1].data(), dy.data(), cache.xhat.data(),
+                                        cache.wq.data(), R, I, O);
     }
     void reference(const Tensors<double>& in, std::vector<double>& y) const {
         std::vector<double> xh, wq;
@@ -190,17 +200,18 @@ struct ConvSilu : MambaOpBase {
     void forward(const Tensors<T>& in, std::vector<T>& xbc) const {
         std::vector<T> pre(size_t(R()) * s().C);
         xbc.resize(pre.size());
-        causal_conv_silu_forward(pre.data(), xbc.data(), in[0].data(), in[1].data(), in[2].data(),
-                                 seg().data(), R(), s());
+        backend<T>().causal_conv_silu_forward(pre.data(), xbc.data(), in[0].data(), in[1].data(),
+                                              in[2].data(), seg().data(), R(), s());
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& dxbc, Tensors<T>& g) const {
         std::vector<T> pre(size_t(R()) * s().C), xbc(pre.size()), d = dxbc;
         const std::vector<int32_t> sb = seg();
-        causal_conv_silu_forward(pre.data(), xbc.data(), in[0].data(), in[1].data(), in[2].data(),
-                                 sb.data(), R(), s());
-        causal_conv_silu_backward(g[0].data(), g[1].data(), g[2].data(), d.data(), pre.data(),
-                                  in[0].data(), in[1].data(), sb.data(), R(), s());
+        backend<T>().causal_conv_silu_forward(pre.data(), xbc.data(), in[0].data(), in[1].data(),
+                                              in[2].data(), sb.data(), R(), s());
+        backend<T>().causal_conv_silu_backward(g[0].data(), g[1].data(), g[2].data(), d.data(),
+                                               pre.data(), in[0].data(), in[1].data(), sb.data(),
+                                               R(), s());
     }
 };
 
@@ -212,12 +223,12 @@ struct DtSoftplus : MambaOpBase {
     template <class T>
     void forward(const Tensors<T>& in, std::vector<T>& dt) const {
         dt.resize(size_t(R()) * s().H);
-        dt_softplus_forward(dt.data(), in[0].data(), in[1].data(), R(), s());
+        backend<T>().dt_softplus_forward(dt.data(), in[0].data(), in[1].data(), R(), s());
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& ddt, Tensors<T>& g) const {
-        dt_softplus_backward(g[0].data(), g[1].data(), ddt.data(), in[0].data(), in[1].data(), R(),
-                             s());
+        backend<T>().dt_softplus_backward(g[0].data(), g[1].data(), ddt.data(), in[0].data(),
+                                          in[1].data(), R(), s());
     }
 };
 
@@ -234,27 +245,25 @@ struct SsmScan : MambaOpBase {
         return in;
     }
     template <class T>
-    void run(const Tensors<T>& in, std::vector<T>& y, std::vector<T>& states,
-             SsmScanScratch<T>& ws) const {
+    void run(const Tensors<T>& in, std::vector<T>& y, std::vector<T>& states) const {
         y.resize(size_t(R()) * s().Di);
         states.resize(size_t(B) * s().H * ((Tn + L - 1) / L) * s().PN());
-        ssm_scan_forward(y.data(), states.data(), in[0].data(), in[1].data(), in[2].data(),
-                         in[3].data(), seg().data(), B, Tn, L, std::is_same_v<T, float>, s(), ws);
+        backend<T>().ssm_scan_forward(y.data(), states.data(), in[0].data(), in[1].data(),
+                                      in[2].data(), in[3].data(), seg().data(), B, Tn, L,
+                                      std::is_same_v<T, float>, s());
     }
     template <class T>
     void forward(const Tensors<T>& in, std::vector<T>& y) const {
         std::vector<T> states;
-        SsmScanScratch<T> ws;
-        run(in, y, states, ws);
+        run(in, y, states);
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& dy, Tensors<T>& g) const {
         std::vector<T> y, states;
-        SsmScanScratch<T> ws;
-        run(in, y, states, ws);
-        ssm_scan_backward(g[0].data(), g[1].data(), g[2].data(), g[3].data(), dy.data(),
-                          in[0].data(), in[1].data(), states.data(), in[2].data(), in[3].data(),
-                          seg().data(), B, Tn, L, s(), ws);
+        run(in, y, states);
+        backend<T>().ssm_scan_backward(g[0].data(), g[1].data(), g[2].data(), g[3].data(),
+                                       dy.data(), in[0].data(), in[1].data(), states.data(),
+                                       in[2].data(), in[3].data(), seg().data(), B, Tn, L, s());
     }
 };
 
@@ -266,12 +275,12 @@ struct GateSilu : MambaOpBase {
     template <class T>
     void forward(const Tensors<T>& in, std::vector<T>& g) const {
         g.resize(size_t(R()) * s().Di);
-        gate_silu_forward(g.data(), in[1].data(), in[0].data(), R(), s());
+        backend<T>().gate_silu_forward(g.data(), in[1].data(), in[0].data(), R(), s());
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& dg, Tensors<T>& g) const {
-        gate_silu_backward(g[0].data(), g[1].data(), dg.data(), in[1].data(), in[0].data(), R(),
-                           s());
+        backend<T>().gate_silu_backward(g[0].data(), g[1].data(), dg.data(), in[1].data(),
+                                        in[0].data(), R(), s());
     }
 };
 
@@ -312,8 +321,8 @@ struct MambaMixer {
         acts.chunk = chunk;
         acts.ssd = std::is_same_v<T, float>;
         out.resize(size_t(B) * Tn * d.d_model);
-        mamba_forward(out.data(), in[0].data(), weights(in), d, doc_layout(B, Tn), false, T(1e-5),
-                      acts);
+        mamba_forward(backend<T>(), out.data(), in[0].data(), weights(in), d, doc_layout(B, Tn),
+                      false, T(1e-5), acts);
     }
     template <class T>
     void forward(const Tensors<T>& in, std::vector<T>& out) const {
@@ -327,7 +336,7 @@ struct MambaMixer {
         run(in, out, acts);
         MambaGrads<T> mg{g[1].data(), g[2].data(), g[3].data(), g[4].data(),
                          g[5].data(), g[6].data(), g[7].data(), g[8].data()};
-        mamba_backward(g[0].data(), mg, dout.data(), in[0].data(), weights(in), d,
+        mamba_backward(backend<T>(), g[0].data(), mg, dout.data(), in[0].data(), weights(in), d,
                        doc_layout(B, Tn), false, T(1e-5), acts);
     }
 };
@@ -353,25 +362,24 @@ struct Attention : MlaOpBase {
                 normal(size_t(R()) * s.nh * s.kvw(), rng, 1), normal(size_t(R()) * s.dr, rng, 1)};
     }
     template <class T>
-    void run(const Tensors<T>& in, std::vector<T>& o, std::vector<T>& lse,
-             std::vector<T>& scores) const {
+    void run(const Tensors<T>& in, std::vector<T>& o, std::vector<T>& lse) const {
         o.resize(size_t(R()) * s.nh * s.dv);
         lse.resize(size_t(R()) * s.nh);
-        causal_attention_forward(o.data(), lse.data(), in[0].data(), in[1].data(), in[2].data(),
-                                 first().data(), B, Tn, s, scores);
+        backend<T>().causal_attention_forward(o.data(), lse.data(), in[0].data(), in[1].data(),
+                                              in[2].data(), first().data(), B, Tn, s);
     }
     template <class T>
     void forward(const Tensors<T>& in, std::vector<T>& o) const {
-        std::vector<T> lse, scores;
-        run(in, o, lse, scores);
+        std::vector<T> lse;
+        run(in, o, lse);
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& d_o, Tensors<T>& g) const {
-        std::vector<T> o, lse, scores, heads;
-        run(in, o, lse, scores);
-        causal_attention_backward(g[0].data(), g[1].data(), g[2].data(), d_o.data(), in[0].data(),
-                                  in[1].data(), in[2].data(), lse.data(), first().data(), B, Tn, s,
-                                  scores, heads);
+        std::vector<T> o, lse;
+        run(in, o, lse);
+        backend<T>().causal_attention_backward(g[0].data(), g[1].data(), g[2].data(), d_o.data(),
+                                               in[0].data(), in[1].data(), in[2].data(), lse.data(),
+                                               first().data(), B, Tn, s);
     }
     // The softmax written out per query: scores, max, exp, normalise, weighted sum of v.
     void reference(const Tensors<double>& in, std::vector<double>& o) const {
@@ -420,8 +428,8 @@ struct RopeRows : MlaOpBase {
     void forward(const Tensors<T>& in, std::vector<T>& out) const {
         std::vector<T> q = in[0], kr = in[1], c, sn;
         tables(c, sn);
-        rope_rows_forward(q.data(), kr.data(), doc_layout(B, Tn).pos.data(), c.data(), sn.data(),
-                          R(), s);
+        backend<T>().rope_rows_forward(q.data(), kr.data(), doc_layout(B, Tn).pos.data(), c.data(),
+                                       sn.data(), R(), s);
         out = q;
         out.insert(out.end(), kr.begin(), kr.end());
     }
@@ -430,8 +438,8 @@ struct RopeRows : MlaOpBase {
         std::vector<T> dq(dout.begin(), dout.begin() + long(in[0].size())),
             dkr(dout.begin() + long(in[0].size()), dout.end()), c, sn;
         tables(c, sn);
-        rope_rows_backward(dq.data(), dkr.data(), doc_layout(B, Tn).pos.data(), c.data(), sn.data(),
-                           R(), s);
+        backend<T>().rope_rows_backward(dq.data(), dkr.data(), doc_layout(B, Tn).pos.data(),
+                                        c.data(), sn.data(), R(), s);
         for (size_t i = 0; i < dq.size(); i++) g[0][i] += dq[i];
         for (size_t i = 0; i < dkr.size(); i++) g[1][i] += dkr[i];
     }
@@ -479,19 +487,20 @@ struct MlaMixer {
     void forward(const Tensors<T>& in, std::vector<T>& out) const {
         MlaActs<T> acts;
         out.resize(size_t(B) * Tn * d.d_model);
-        mla_forward(out.data(), in[0].data(), weights(in), d, doc_layout(B, Tn), false, T(1e-5),
-                    acts);
+        mla_forward(backend<T>(), out.data(), in[0].data(), weights(in), d, doc_layout(B, Tn),
+                    false, T(1e-5), acts);
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& dout, Tensors<T>& g) const {
         MlaActs<T> acts;
         std::vector<T> out(size_t(B) * Tn * d.d_model);
         const SeqLayout layout = doc_layout(B, Tn);
-        mla_forward(out.data(), in[0].data(), weights(in), d, layout, false, T(1e-5), acts);
+        mla_forward(backend<T>(), out.data(), in[0].data(), weights(in), d, layout, false, T(1e-5),
+                    acts);
         MlaGrads<T> mg{g[1].data(), g[2].data(), g[3].data(),
                        g[4].data(), g[5].data(), g[6].data()};
-        mla_backward(g[0].data(), mg, dout.data(), in[0].data(), weights(in), d, layout, false,
-                     T(1e-5), acts);
+        mla_backward(backend<T>(), g[0].data(), mg, dout.data(), in[0].data(), weights(in), d,
+                     layout, false, T(1e-5), acts);
     }
 };
 
@@ -508,7 +517,7 @@ struct MambaStep {
         state.reset(mixer.d);
         out.resize(size_t(mixer.B) * mixer.Tn * D);
         for (int row = 0; row < mixer.B * mixer.Tn; row++)
-            mamba_step(out.data() + size_t(row) * D, in[0].data() + size_t(row) * D,
+            mamba_step(backend<T>(), out.data() + size_t(row) * D, in[0].data() + size_t(row) * D,
                        mixer.weights(in), mixer.d, false, T(1e-5),
                        row % mixer.Tn == 0 || layout.doc_start[row], state);
     }
@@ -524,7 +533,7 @@ struct MlaStep {
         MlaCache<T> cache;
         out.resize(size_t(mixer.B) * mixer.Tn * D);
         for (int row = 0; row < mixer.B * mixer.Tn; row++)
-            mla_step(out.data() + size_t(row) * D, in[0].data() + size_t(row) * D,
+            mla_step(backend<T>(), out.data() + size_t(row) * D, in[0].data() + size_t(row) * D,
                      mixer.weights(in), mixer.d, false, T(1e-5), layout.pos[row],
                      row % mixer.Tn == 0 || layout.doc_start[row], cache);
     }
@@ -547,15 +556,18 @@ struct FeedForward {
     void forward(const Tensors<T>& in, std::vector<T>& out) const {
         FfnActs<T> acts;
         out.resize(size_t(R) * D);
-        ffn_forward(out.data(), in[0].data(), weights(in), R, D, F, act, false, T(1e-5), acts);
+        ffn_forward(backend<T>(), out.data(), in[0].data(), weights(in), R, D, F, act, false,
+                    T(1e-5), acts);
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& dout, Tensors<T>& g) const {
         FfnActs<T> acts;
         std::vector<T> out(size_t(R) * D);
-        ffn_forward(out.data(), in[0].data(), weights(in), R, D, F, act, false, T(1e-5), acts);
+        ffn_forward(backend<T>(), out.data(), in[0].data(), weights(in), R, D, F, act, false,
+                    T(1e-5), acts);
         FfnGrads<T> fg{g[1].data(), g[2].data(), g[3].data(), g[4].data()};
-        ffn_backward(g[0].data(), fg, dout.data(), in[0].data(), weights(in), R, D, F, act, acts);
+        ffn_backward(backend<T>(), g[0].data(), fg, dout.data(), in[0].data(), weights(in), R, D, F,
+                     act, acts);
     }
 };
 
@@ -569,12 +581,12 @@ struct GatedAct {
     template <class T>
     void forward(const Tensors<T>& in, std::vector<T>& m) const {
         m.resize(size_t(R) * F);
-        gated_act_forward(m.data(), in[0].data(), in[1].data(), m.size(), act);
+        backend<T>().gated_act_forward(m.data(), in[0].data(), in[1].data(), m.size(), act);
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& dm, Tensors<T>& g) const {
-        gated_act_backward(g[0].data(), g[1].data(), dm.data(), in[0].data(), in[1].data(),
-                           dm.size(), act);
+        backend<T>().gated_act_backward(g[0].data(), g[1].data(), dm.data(), in[0].data(),
+                                        in[1].data(), dm.size(), act);
     }
     void reference(const Tensors<double>& in, std::vector<double>& m) const {
         m.resize(size_t(R) * F);
@@ -598,11 +610,11 @@ struct Embedding {
     template <class T>
     void forward(const Tensors<T>& in, std::vector<T>& x) const {
         x.resize(size_t(R) * D);
-        embedding_forward(x.data(), tokens().data(), in[0].data(), R, D);
+        backend<T>().embedding_forward(x.data(), tokens().data(), in[0].data(), R, D);
     }
     template <class T>
     void backward(const Tensors<T>&, const std::vector<T>& dx, Tensors<T>& g) const {
-        embedding_backward(g[0].data(), dx.data(), tokens().data(), R, D);
+        backend<T>().embedding_backward(g[0].data(), dx.data(), tokens().data(), R, D);
     }
 };
 
@@ -634,13 +646,14 @@ struct CrossEntropy {
     void forward(const Tensors<T>& in, std::vector<T>& out) const {
         std::vector<T> lg = in[0];
         const std::vector<float> w = weights();
-        out = {T(cross_entropy_rows(lg.data(), targets().data(), rows, V, options(false, w)))};
+        out = {T(backend<T>().cross_entropy_rows(lg.data(), targets().data(), rows, V,
+                                                 options(false, w)))};
     }
     template <class T>
     void backward(const Tensors<T>& in, const std::vector<T>& dout, Tensors<T>& g) const {
         std::vector<T> lg = in[0];
         const std::vector<float> w = weights();
-        cross_entropy_rows(lg.data(), targets().data(), rows, V, options(true, w));
+        backend<T>().cross_entropy_rows(lg.data(), targets().data(), rows, V, options(true, w));
         for (size_t i = 0; i < lg.size(); i++) g[0][i] += dout[0] * lg[i];
     }
     void reference(const Tensors<double>& in, std::vector<double>& out) const {
@@ -735,7 +748,7 @@ TrainOp adamw_op(bool state_8bit, int rows, int cols) {
     op.forward = [layout, cfg](const Tensors<float>& in, std::vector<float>& out) {
         AdamW adam(layout, cfg);
         std::vector<float> p = in[0];
-        for (int s = 0; s < kSteps; s++) adam.step(p, in[1], kLr);
+        for (int s = 0; s < kSteps; s++) adam.step(backend<float>(), p, in[1], kLr);
         out.resize(p.size());
         for (size_t i = 0; i < p.size(); i++) out[i] = p[i] - in[0][i];
     };
@@ -784,7 +797,7 @@ TrainOp clip_op(size_t n) {
         double ss = 0;
         for (float g : in[0]) ss += double(g) * g;
         out = in[0];
-        clip_grad_norm(out, std::sqrt(ss) / 2);
+        clip_grad_norm(backend<float>(), out, std::sqrt(ss) / 2);
     };
     op.forward64 = op.reference;
     op.flops = double(n) * 3;
