@@ -301,10 +301,17 @@ void ssm_scan_backward(T* dxbc, T* ddt, T* dA_log, T* dD, const T* dy_all, const
                             sB += dSp[n] * Bv[n];
                             dB[n] += dtx * dSp[n];
                         }
+                        // Row p of dS is done with: carry it to S_{t-1} (nothing crosses a
+                        // document start).
                         if (!start) {
                             const T* Sp = Sprev + size_t(p) * s.N;
 #pragma omp simd reduction(+ : da)
-                            for (int n = 0; n < s.N; n++) da += dSp[n] * Sp[n];
+                            for (int n = 0; n < s.N; n++) {
+                                da += dSp[n] * Sp[n];
+                                dSp[n] *= decay;
+                            }
+                        } else {
+                            std::fill(dSp, dSp + s.N, T(0));
                         }
                         dDh += dyp * x[p];
                         ddtv += x[p] * sB;
@@ -313,10 +320,6 @@ void ssm_scan_backward(T* dxbc, T* ddt, T* dA_log, T* dD, const T* dy_all, const
                     ddtv += da * decay * A;
                     dA += da * decay * dtv;
                     ddt[size_t(row) * s.H + hh] += ddtv;
-                    if (start)
-                        std::fill(dS, dS + PN, T(0));
-                    else
-                        for (size_t k = 0; k < PN; k++) dS[k] *= decay;
                 }
             }
             ws.head_partial[(size_t(b) * s.H + hh) * 2] = dA;

@@ -138,7 +138,9 @@ void mla_forward(Backend<T>& be, T* out, const T* h, const MlaWeights<T>& w, con
             int i = b * Tn + t;
             a.first_host[i] = (t == 0 || L.doc_start[i]) ? t : a.first_host[i - 1];
         }
-    rope_table(a.cos_host, a.sin_host, Tn, dr, d.rope_theta);
+    // The tables depend only on T (and the layer's fixed dims): built once per shape.
+    if (a.cos_host.size() != size_t(Tn) * (dr / 2))
+        rope_table(a.cos_host, a.sin_host, Tn, dr, d.rope_theta);
     be.upload(a.first, a.first_host.data(), sizeof(int32_t) * R);
     be.upload(a.pos, L.pos.data(), sizeof(int32_t) * R);
     be.upload(a.cos, a.cos_host.data(), sizeof(T) * a.cos_host.size());
