@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "backend_ops/op_case.h"
+#include "core/rng.h"
 #include "model/ffn.h"
 #include "model/mamba.h"
 #include "model/mla.h"
@@ -778,6 +779,60 @@ TrainOp adamw_op(bool state_8bit, int rows, int cols) {
     return op;
 }
 
+// out[n] = base + mask(branch) / (1 - p): a residual add through a branch's dropout mask (p = 0:
+// none). Backward: dbase += dout, dbranch += mask(dout) / (1 - p).
+struct ResidualDropout {
+    size_t n;
+    float p;
+    static constexpr uint64_t kSeed = 77;
+    static constexpr int kLayer = 3, kBranch = 1;
+    Tensors<double> init(std::mt19937& rng) const { return {normal(n, rng, 1), normal(n, rng, 1)}; }
+    DropoutMask mask() const { return {p, kSeed, kLayer, kBranch}; }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& out) const {
+        out.resize(n);
+        backend<T>().residual_add(out.data(), in[0].data(), in[1].data(), n, mask());
+    }
+    template <class T>
+    void backward(const Tensors<T>& in, const std::vector<T>& dout, Tensors<T>& g) const {
+        std::vector<T> dbranch(n);
+        if (p > 0)
+            backend<T>().dropout_backward(dbranch.data(), dout.data(), n, mask());
+        else
+            dbranch = dout;
+        for (size_t i = 0; i < n; i++) g[0][i] += dout[i], g[1][i] += dbranch[i];
+    }
+    // The mask from its definition: keep element i when the top 32 bits of splitmix64(key + i)
+    // reach p * 2^32, key = splitmix64(splitmix64(seed) ^ splitmix64(2 * layer + branch)).
+    void reference(const Tensors<double>& in, std::vector<double>& out) const {
+        const uint64_t key =
+            splitmix64(splitmix64(kSeed) ^ splitmix64(uint64_t(2 * kLayer + kBranch)));
+        const double threshold = std::round(double(p) * 4294967296.0);
+        out.resize(n);
+        for (size_t i = 0; i < n; i++) {
+            const bool keep = double(splitmix64(key + i) >> 32) >= threshold;
+            out[i] = in[0][i] + (keep ? in[1][i] / (1.0 - double(p)) : 0.0);
+        }
+    }
+};
+
+// out[rows, cols] = the columns [c0, c0 + cols) of src[rows, width] (a strided copy).
+struct CopyCols {
+    int rows, width, c0, cols;
+    Tensors<double> init(std::mt19937& rng) const { return {normal(size_t(rows) * width, rng, 1)}; }
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& out) const {
+        out.resize(size_t(rows) * cols);
+        backend<T>().copy_cols(out.data(), cols, in[0].data() + c0, width, rows, cols);
+    }
+    void reference(const Tensors<double>& in, std::vector<double>& out) const {
+        out.resize(size_t(rows) * cols);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                out[size_t(r) * cols + c] = in[0][size_t(r) * width + c0 + c];
+    }
+};
+
 // Global-norm clipping to half the norm: out = clipped gradients.
 TrainOp clip_op(size_t n) {
     TrainOp op;
@@ -984,6 +1039,26 @@ std::vector<TrainOp> training_ops(bool perf) {
             ops.push_back(adamw_op(q8, rows, cols));
     for (size_t n : perf ? std::vector<size_t>{size_t(1) << 22} : std::vector<size_t>{1, 1001})
         ops.push_back(clip_op(n));
+    for (size_t n : perf ? std::vector<size_t>{size_t(1) << 22} : std::vector<size_t>{1, 4099})
+        for (float p : {0.0f, 0.1f, 0.5f}) {
+            const ResidualDropout rd{n, p};
+            TrainOp op = with_reference(
+                make_train_op(rd, "residual_add",
+                              std::to_string(n) + " p" + std::to_string(p).substr(0, 3),
+                              {"base", "branch"}),
+                rd);
+            op.flops = 2.0 * double(n);
+            ops.push_back(op);
+        }
+    for (auto [rows, width, c0, cols] :
+         perf ? std::vector<std::array<int, 4>>{{4096, 576, 512, 64}}
+              : std::vector<std::array<int, 4>>{{1, 1, 0, 1}, {7, 80, 64, 16}, {33, 48, 0, 40}}) {
+        const CopyCols cc{rows, width, c0, cols};
+        TrainOp op = with_reference(
+            make_train_op(cc, "copy_cols", dims({rows, width, c0, cols}), {"src"}), cc);
+        op.differentiable = {false};
+        ops.push_back(op);
+    }
     return ops;
 }
 
