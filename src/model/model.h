@@ -49,8 +49,9 @@ public:
     // `branch` (0 = mixer, 1 = FFN) of `layer` is kept.
     static bool dropout_keeps(uint64_t seed, int layer, int branch, uint64_t index, float p);
 
-    // Bytes currently held by the training workspace (activations kept for the backward, backward
-    // scratch, the logits chunk): compare a step with and without train_opts.recompute.
+    // Bytes of the training workspace's arena (activations kept for the backward, the shared
+    // backward scratch, the logits chunk) and the backend's scratch: compare a step with and
+    // without train_opts.recompute.
     size_t activation_bytes() const;
 
     // The model runs its ops on `backend` (the CPU backend when null).

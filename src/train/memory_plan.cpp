@@ -246,9 +246,9 @@ std::string render_plan(const ModelConfig& cfg, const PlanOptions& opt, const Me
         os << "does not fit in " << format_bytes(budget) << " (short by "
            << format_bytes(p.total - budget) << ")\n";
     }
-    if (opt.recompute || opt.bf16)
-        os << "note: --recompute and --bf16 are estimates for the planned GPU trainer; today's CPU "
-              "trainer keeps every activation, in fp32\n";
+    if (opt.bf16)
+        os << "note: --bf16 is an estimate for a GPU trainer; the CPU trainer keeps its weights "
+              "and activations in fp32\n";
     const int best = largest_fitting_batch(cfg, opt, budget);
     if (best > 0) {
         os << "suggestion: largest batch that fits at seq " << T << ": " << best << "\n";

@@ -1,6 +1,7 @@
 // Training memory planner (`nanoprime plan`): bytes of weights, gradients, AdamW state and
 // activations for a model configuration at a given batch x sequence length, derived from the
-// buffers the engine keeps (Model::Workspace, MambaActs, MlaActs, FfnActs, BitLinearCache).
+// tensors the engine plans in its arena (Model::plan: MambaActs, MlaActs, FfnActs, the BitLinear
+// inputs x̂ and weights W').
 #pragma once
 #include <cstdint>
 #include <string>
