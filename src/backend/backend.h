@@ -99,6 +99,10 @@ public:
                                    int O, bool quantize) = 0;
     virtual void bitlinear_backward(T* dx, T* dW, const T* dy, const T* xhat, const T* wq, int R,
                                     int I, int O) = 0;
+    // BitLinear on an input another BitLinear of the same x has quantised: wq = dequant(ternary(W))
+    // (W when quantize is false), y = xhat wq^T. (The FFN's gate and up, MLA's q_proj and kv_down.)
+    virtual void bitlinear_forward_xhat(T* y, T* wq, const T* xhat, const T* W, int R, int I, int O,
+                                        bool quantize) = 0;
 
     // ---- FFN gated activation: m[n] = act(a) * u;  da, du += ----------------------------------
     virtual void gated_act_forward(T* m, const T* a, const T* u, size_t n, FfnAct act) = 0;

@@ -94,6 +94,10 @@ public:
                             int O) override {
         np::linear_backward(dx, dW, dy, xhat, wq, R, I, O);
     }
+    void bitlinear_forward_xhat(T* y, T* wq, const T* xhat, const T* W, int R, int I, int O,
+                                bool quantize) override {
+        np::bitlinear_forward_xhat(y, wq, xhat, W, R, I, O, quantize);
+    }
 
     void gated_act_forward(T* m, const T* a, const T* u, size_t n, FfnAct act) override {
         np::gated_act_forward(m, a, u, n, act);

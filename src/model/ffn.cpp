@@ -8,9 +8,10 @@ template <class T>
 void plan_ffn_acts(Arena& arena, const std::string& prefix, int R, int D, int F, FfnActs<T>& A) {
     const size_t RF = size_t(R) * F, DF = size_t(D) * F;
     A.R = R;
-    arena.add(prefix + "gate.xhat", size_t(R) * D, A.gate_c.xhat);
+    // gate and up read the same input: one x̂.
+    arena.add_shared(prefix + "gate_up.xhat", size_t(R) * D, A.gate_c.xhat);
+    arena.add_shared(prefix + "gate_up.xhat", size_t(R) * D, A.up_c.xhat);
     arena.add(prefix + "gate.wq", DF, A.gate_c.wq);
-    arena.add(prefix + "up.xhat", size_t(R) * D, A.up_c.xhat);
     arena.add(prefix + "up.wq", DF, A.up_c.wq);
     arena.add(prefix + "down.xhat", RF, A.down_c.xhat);
     arena.add(prefix + "down.wq", DF, A.down_c.wq);
@@ -33,7 +34,7 @@ void ffn_forward(Backend<T>& be, T* out, const T* h, const FfnWeights<T>& w, int
         A.own->allocate();
     }
     be.bitlinear_forward(A.a, A.gate_c.xhat, A.gate_c.wq, h, w.gate, R, D, F, quantize);
-    be.bitlinear_forward(A.u, A.up_c.xhat, A.up_c.wq, h, w.up, R, D, F, quantize);
+    be.bitlinear_forward_xhat(A.u, A.up_c.wq, A.up_c.xhat, w.up, R, D, F, quantize);
     be.gated_act_forward(A.m, A.a, A.u, size_t(R) * F, act);
     be.rmsnorm_forward(A.mn, A.rstd, A.m, w.down_norm, R, F, eps);
     be.bitlinear_forward(out, A.down_c.xhat, A.down_c.wq, A.mn, w.down, R, F, D, quantize);

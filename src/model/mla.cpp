@@ -83,8 +83,11 @@ void plan_mla_acts(Arena& arena, const std::string& prefix, int B, int Tn, const
         arena.add(prefix + name + ".xhat", R * I, c.xhat);
         arena.add(prefix + name + ".wq", O * I, c.wq);
     };
-    bitlinear("q_proj", D, QW, a.bl_q);
-    bitlinear("kv_down", D, r + dr, a.bl_kvd);
+    // q_proj and kv_down read the same input: one x̂.
+    arena.add_shared(prefix + "q_kv_down.xhat", R * D, a.bl_q.xhat);
+    arena.add_shared(prefix + "q_kv_down.xhat", R * D, a.bl_kvd.xhat);
+    arena.add(prefix + "q_proj.wq", QW * D, a.bl_q.wq);
+    arena.add(prefix + "kv_down.wq", (r + dr) * D, a.bl_kvd.wq);
     bitlinear("kv_up", r, KW, a.bl_kvu);
     bitlinear("o_proj", OW, D, a.bl_o);
     arena.add(prefix + "q", R * QW, a.q);
@@ -147,7 +150,7 @@ void mla_forward(Backend<T>& be, T* out, const T* h, const MlaWeights<T>& w, con
     be.upload(a.sin, a.sin_host.data(), sizeof(T) * a.sin_host.size());
 
     be.bitlinear_forward(a.q, a.bl_q.xhat, a.bl_q.wq, h, w.q_proj, R, D, QW, quantize);
-    be.bitlinear_forward(a.kvd, a.bl_kvd.xhat, a.bl_kvd.wq, h, w.kv_down, R, D, r + dr, quantize);
+    be.bitlinear_forward_xhat(a.kvd, a.bl_kvd.wq, a.bl_kvd.xhat, w.kv_down, R, D, r + dr, quantize);
     be.copy_cols(a.c_raw, r, a.kvd, r + dr, R, r);
     be.copy_cols(a.kr, dr, a.kvd + r, r + dr, R, dr);
     be.rmsnorm_forward(a.c, a.rstd_c, a.c_raw, w.kv_norm, R, r, eps);

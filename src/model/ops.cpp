@@ -81,16 +81,23 @@ void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T
 }
 
 template <class T>
+void bitlinear_forward_xhat(T* y, T* wq, const T* xhat, const T* W, int R, int I, int O,
+                            bool quantize) {
+    if (quantize)
+        quantize_weights_ternary(wq, W, int64_t(O) * I);
+    else
+        std::memcpy(wq, W, sizeof(T) * size_t(O) * I);
+    linear_forward(y, xhat, wq, R, I, O);
+}
+
+template <class T>
 void bitlinear_forward(T* y, T* xhat, T* wq, const T* x, const T* W, int R, int I, int O,
                        bool quantize) {
-    if (quantize) {
-        quantize_weights_ternary(wq, W, int64_t(O) * I);
+    if (quantize)
         quantize_activations_int8(xhat, x, R, I);
-    } else {
-        std::memcpy(wq, W, sizeof(T) * size_t(O) * I);
+    else
         std::memcpy(xhat, x, sizeof(T) * size_t(R) * I);
-    }
-    linear_forward(y, xhat, wq, R, I, O);
+    bitlinear_forward_xhat(y, wq, xhat, W, R, I, O, quantize);
 }
 
 SeqLayout make_seq_layout(const int32_t* tokens, int B, int T) {
@@ -190,7 +197,8 @@ double cross_entropy_rows(T* logits, const int32_t* target, int rows, int V,
     template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int, int, int);       \
     template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int, int, T);                   \
     template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int, int); \
-    template void bitlinear_forward<T>(T*, T*, T*, const T*, const T*, int, int, int, bool);
+    template void bitlinear_forward<T>(T*, T*, T*, const T*, const T*, int, int, int, bool);     \
+    template void bitlinear_forward_xhat<T>(T*, T*, const T*, const T*, int, int, int, bool);
 NP_INSTANTIATE(float)
 NP_INSTANTIATE(double)
 #undef NP_INSTANTIATE

@@ -42,6 +42,10 @@ void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T
 template <class T>
 void bitlinear_forward(T* y, T* xhat, T* wq, const T* x, const T* W, int R, int I, int O,
                        bool quantize);
+// The same on an already quantised input x̂ [R, I]: quantises W into wq and multiplies.
+template <class T>
+void bitlinear_forward_xhat(T* y, T* wq, const T* xhat, const T* W, int R, int I, int O,
+                            bool quantize);
 // Where a module keeps x̂ [R, I] and W' [O, I] between its forward and backward (tensors of its
 // arena, see backend/arena.h).
 template <class T>

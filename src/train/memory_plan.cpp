@@ -48,7 +48,7 @@ LayerCost layer_cost(const ModelConfig& cfg, char kind, int B, int T, int64_t A)
         const MlaDims& a = cfg.mla;
         const int64_t QW = a.q_dim(), KW = a.kv_up_dim(), OW = a.o_dim(), r = a.kv_rank,
                       dr = a.qk_rope_dim, nh = a.n_heads;
-        c.kept_per_token += 2 * D * A           // q_proj and kv_down quantised inputs
+        c.kept_per_token += D * A               // q_proj's and kv_down's quantised input
                             + QW * A            // q
                             + (r + dr) * A      // kv_down output
                             + 2 * r * A         // latent before / after kv_norm
@@ -63,8 +63,8 @@ LayerCost layer_cost(const ModelConfig& cfg, char kind, int B, int T, int64_t A)
         c.scratch_per_token +=
             (2 * OW + QW + KW + 2 * r + (r + dr) + nh * dr) * A + 2 * nh * f32;  // score rows
     }
-    // FFN: gate and up quantised inputs, gate/up outputs, act(a)*u, its norm, down's input.
-    c.kept_per_token += 2 * D * A + 5 * F * A + f32;
+    // FFN: gate's and up's quantised input, gate/up outputs, act(a)*u, its norm, down's input.
+    c.kept_per_token += D * A + 5 * F * A + f32;
     c.scratch_per_token += 3 * F * A;
     return c;
 }

@@ -166,6 +166,22 @@ struct BitLinear {
     }
 };
 
+// BitLinear on the x̂ another BitLinear of the same input wrote (bitlinear_forward_xhat): the same
+// y as BitLinear's reference.
+struct BitLinearSharedInput : BitLinear {
+    template <class T>
+    void forward(const Tensors<T>& in, std::vector<T>& y) const {
+        BitLinearCache<T> first, second;
+        first.resize(R, I, O), second.resize(R, I, O);
+        std::vector<T> y_first(size_t(R) * O);
+        backend<T>().bitlinear_forward(y_first.data(), first.xhat.data(), first.wq.data(),
+                                       in[0].data(), in[1].data(), R, I, O, true);
+        y.resize(size_t(R) * O);
+        backend<T>().bitlinear_forward_xhat(y.data(), second.wq.data(), first.xhat.data(),
+                                            in[1].data(), R, I, O, true);
+    }
+};
+
 // Token rows with documents starting inside them (id 0), the layout every mixer takes.
 SeqLayout doc_layout(int B, int T) {
     std::vector<int32_t> tok(size_t(B) * T, 1);
@@ -889,6 +905,11 @@ std::vector<TrainOp> training_ops(bool perf) {
         const BitLinear b{R, I, O};
         op = with_reference(make_train_op(b, "bitlinear", dims({R, I, O}), {"x", "W"}), b);
         op.differentiable = {false, false};  // straight-through: not the forward's derivative
+        op.flops = 2.0 * R * I * O;
+        ops.push_back(op);
+        const BitLinearSharedInput bs{{R, I, O}};
+        op = with_reference(make_train_op(bs, "bitlinear_xhat", dims({R, I, O}), {"x", "W"}), bs);
+        op.differentiable = {false, false};
         op.flops = 2.0 * R * I * O;
         ops.push_back(op);
     }
