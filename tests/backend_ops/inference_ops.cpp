@@ -272,8 +272,12 @@ std::vector<InferOp> inference_ops(bool perf) {
     for (kern::TernaryFormat f : {kern::TernaryFormat::TQ2_0, kern::TernaryFormat::TQ1_0})
         for (auto [O, I, R] :
              perf ? std::vector<Shape3>{{768, 768, 1}, {768, 768, 8}, {2048, 768, 128}}
-                  : std::vector<Shape3>{
-                        {1, 1, 1}, {7, 300, 1}, {33, 513, 3}, {130, 2000, 5}, {257, 1024, 9}})
+                  : std::vector<Shape3>{{1, 1, 1},
+                                        {7, 300, 1},
+                                        {33, 513, 3},
+                                        {130, 2000, 5},
+                                        {257, 1024, 9},
+                                        {211, 768, 40}})
             ternary_ops(ops, f, O, I, R);
     for (auto [R, C] : perf ? std::vector<std::array<int, 2>>{{128, 768}}
                             : std::vector<std::array<int, 2>>{{1, 1}, {3, 37}, {5, 300}, {2, 1024}})
