@@ -2,7 +2,8 @@
 // weights and activations in cache, multiply-adds per TSC tick (minimum over trials) for each
 // kernel path and token count, against the machine's int8 multiply-add peak measured the same
 // way (a loop of independent vpdpbusd where the CPU has AVX-512 VNNI, else AVX2 vpmaddubsw).
-// Shapes: small's d_model (768) and FFN (2048) widths.
+// Shapes: small's d_model (768) and FFN (2048) widths. "x16": the rows repacked 16 at a time
+// (ternary_x16.h), as the packed model holds them where this path runs.
 //
 //   bench_ternary_matmul [--quick]
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/ternary_kernels.h"
 #include "kernels/cpu/ternary_pack.h"
+#include "kernels/cpu/ternary_x16.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -98,6 +100,7 @@ int main(int argc, char** argv) {
         std::vector<int8_t> w(size_t(rows) * cols);
         for (auto& v : w) v = int8_t(d(rng));
         const PackedTernary p = pack_ternary(TernaryFormat::TQ2_0, w.data(), rows, cols, 0.02f);
+        const TernaryX16 x16 = TernaryX16::repack(p.view());
         for (int tokens : {8, 128}) {
             std::normal_distribution<float> nd(0.f, 1.f);
             std::vector<float> xf(size_t(tokens) * cols);
@@ -107,13 +110,18 @@ int main(int argc, char** argv) {
             std::vector<int32_t> out(size_t(tokens) * rows);
             for (KernelPath path : available_kernel_paths()) {
                 if (path == KernelPath::Scalar) continue;
-                const double t =
-                    min_ticks([&] { ternary_matmul_dots(out.data(), p.view(), x, path); },
-                              quick ? 2 : 5, trials);
-                const double mac = double(rows) * cols * tokens / t;
-                std::printf("| %-14s | %5d x %-4d | %6d | %8.1f | %8.1f%% |\n",
-                            kernel_path_name(path), rows, cols, tokens, mac,
-                            peak > 0 ? 100 * mac / peak : 0.0);
+                for (bool repacked : {false, true}) {
+                    if (repacked && path != KernelPath::AVX512VNNI) continue;
+                    TernaryView v = p.view();
+                    if (repacked) v.x16 = x16.data(), v.x16_groups = x16.groups();
+                    const double t = min_ticks([&] { ternary_matmul_dots(out.data(), v, x, path); },
+                                               quick ? 2 : 5, trials);
+                    const double mac = double(rows) * cols * tokens / t;
+                    const std::string name =
+                        std::string(kernel_path_name(path)) + (repacked ? " x16" : "");
+                    std::printf("| %-14s | %5d x %-4d | %6d | %8.1f | %8.1f%% |\n", name.c_str(),
+                                rows, cols, tokens, mac, peak > 0 ? 100 * mac / peak : 0.0);
+                }
             }
         }
     }

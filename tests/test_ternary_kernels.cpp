@@ -16,6 +16,7 @@
 #include "kernels/cpu/q8_0.h"
 #include "kernels/cpu/ternary_kernels.h"
 #include "kernels/cpu/ternary_pack.h"
+#include "kernels/cpu/ternary_x16.h"
 #include "model/ops.h"
 
 using namespace np;
@@ -205,6 +206,25 @@ TEST(TernaryKernelsPack, RoundTripBothFormats) {
     std::vector<int8_t> back(all.size());
     unpack_ternary(back.data(), p.view());
     EXPECT_EQ(back, all);
+}
+
+// The 16-row repacking holds every weight of every whole group, and only those; a TQ1_0 matrix
+// is refused.
+TEST(TernaryKernelsPack, RepackedRowsHoldEveryWeight) {
+    std::mt19937 rng(11);
+    for (Shape s : kShapes) {
+        const auto w = random_ternary(size_t(s.rows) * s.cols, rng);
+        const PackedTernary p = pack_ternary_2bit(w.data(), s.rows, s.cols, 0.5f);
+        const TernaryX16 x = TernaryX16::repack(p.view());
+        ASSERT_EQ(x.groups(), s.rows / 16);
+        ASSERT_EQ(x.bytes(), size_t(x.groups()) * 16 * size_t(ternary_padded_cols(s.cols)) / 4);
+        for (int r = 0; r < 16 * x.groups(); r++)
+            for (int k = 0; k < ternary_padded_cols(s.cols); k++)
+                ASSERT_EQ(x.code(r, k), k < s.cols ? w[size_t(r) * s.cols + k] + 1 : 1)
+                    << "row " << r << " weight " << k;
+    }
+    const auto w = random_ternary(32 * 256, rng);
+    EXPECT_THROW(TernaryX16::repack(pack_ternary_1p6bit(w.data(), 32, 256, 1.f).view()), Error);
 }
 
 TEST(TernaryKernelsPack, BytesMatchGgmlReferenceQuantizer) {

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "infer/export.h"
 #include "infer/gguf.h"
+#include "kernels/cpu/dispatch.h"
 
 namespace np::infer {
 
@@ -153,7 +154,33 @@ std::shared_ptr<const PackedModel> PackedModel::from_gguf(const std::string& pat
     return pm;
 }
 
+// The matrices the ternary kernels read (kv_up is used unpacked), repacked 16 rows at a time for
+// the AVX-512 VNNI products (kernels/cpu/ternary_x16.h); the file's pages of the repacked rows
+// are released, so the weights stay resident once.
+void PackedModel::repack_ternary() {
+    if (format_ != kern::TernaryFormat::TQ2_0 ||
+        kern::active_kernel_path() != kern::KernelPath::AVX512VNNI)
+        return;
+    std::vector<kern::TernaryView*> views;
+    for (PackedLayer& L : layers_) {
+        if (L.kind == 'M')
+            views.insert(views.end(), {&L.mamba.in_proj, &L.mamba.out_proj});
+        else
+            views.insert(views.end(), {&L.mla.q_proj, &L.mla.kv_down, &L.mla.o_proj});
+        views.insert(views.end(), {&L.ffn.gate, &L.ffn.up, &L.ffn.down});
+    }
+    x16_.clear();
+    x16_.reserve(views.size());
+    for (kern::TernaryView* v : views) {
+        const kern::TernaryX16& r = x16_.emplace_back(kern::TernaryX16::repack(*v));
+        v->x16 = r.data();
+        v->x16_groups = r.groups();
+        if (file_) file_->release_pages(v->data, size_t(r.groups()) * 16 * v->row_bytes());
+    }
+}
+
 void PackedModel::finish() {
+    repack_ternary();
     if (head_.type == kern::DenseType::Q8_0 && kern::q8_0x8_has_simd()) {
         head_q8x8_ = std::make_unique<kern::Q8_0x8Matrix>(kern::Q8_0x8Matrix::repack(head_));
         // The repacked copy replaces the file's pages for the product and, when tied, for the
@@ -194,6 +221,18 @@ std::string PackedModel::describe() const {
            kern::dense_type_name(embed_.type);
 }
 
+namespace {
+
+// Bytes a product over `v` reads: repacked rows at 2 bits per weight, the rest as TQ2_0/TQ1_0.
+size_t product_bytes(const kern::TernaryView& v) {
+    if (!v.x16) return v.bytes();
+    const size_t rows16 = size_t(v.x16_groups) * 16;
+    return rows16 * size_t(v.nblocks()) * kern::kTernaryBlock / 4 +
+           (size_t(v.rows) - rows16) * v.row_bytes();
+}
+
+}  // namespace
+
 size_t PackedModel::bytes_read_per_token() const {
     const int D = cfg_.d_model, F = cfg_.ffn.hidden;
     const MambaDims md = cfg_.mamba;
@@ -202,29 +241,34 @@ size_t PackedModel::bytes_read_per_token() const {
     for (const PackedLayer& L : layers_) {
         b += 2 * size_t(D) * 4;
         if (L.kind == 'M') {
-            b += L.mamba.in_proj.bytes() + L.mamba.out_proj.bytes();
+            b += product_bytes(L.mamba.in_proj) + product_bytes(L.mamba.out_proj);
             b += (size_t(md.conv_dim()) * (md.d_conv + 1) + 3 * size_t(md.n_heads()) +
                   size_t(md.d_inner())) *
                  4;
         } else {
-            b += L.mla.q_proj.bytes() + L.mla.kv_down.bytes() + L.mla.o_proj.bytes();
+            b += product_bytes(L.mla.q_proj) + product_bytes(L.mla.kv_down) +
+                 product_bytes(L.mla.o_proj);
             b += size_t(ad.kv_up_dim()) * ad.kv_rank;  // the unpacked int8 kv_up
             b += (size_t(ad.kv_rank) + ad.o_dim()) * 4;
         }
-        b += L.ffn.gate.bytes() + L.ffn.up.bytes() + L.ffn.down.bytes() + size_t(F) * 4;
+        b += product_bytes(L.ffn.gate) + product_bytes(L.ffn.up) + product_bytes(L.ffn.down) +
+             size_t(F) * 4;
     }
     // The recurrent state is read (and written back) every token too.
     return b + inference_memory(cfg_).mamba_state;
 }
 
 size_t PackedModel::weight_bytes() const {
+    // A file's pages of repacked rows are released: the repacked copy takes their place.
     if (file_) return file_->file_bytes();
+    size_t repacked = 0;
+    for (const auto& x : x16_) repacked += x.bytes();
     size_t b = f32_.size() * 4;
     for (const auto& p : packed_) b += p.data.size();
     for (const auto& q : kv_up_q_) b += q.size();
     for (const auto& t : conv_wT_) b += t.size() * 4;
     for (const auto& d : dense_f32_) b += d.size() * 4;
-    return b;
+    return b + repacked;
 }
 
 }  // namespace np::infer

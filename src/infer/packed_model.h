@@ -11,6 +11,7 @@
 #include "kernels/cpu/dense_rows.h"
 #include "kernels/cpu/q8_0_x8.h"
 #include "kernels/cpu/ternary_pack.h"
+#include "kernels/cpu/ternary_x16.h"
 #include "model/config.h"
 #include "model/model.h"
 
@@ -84,7 +85,10 @@ public:
 
 private:
     PackedModel() = default;
-    void finish();  // repacks the head, unpacks kv_up, transposes the conv weights
+    // Repacks the head (and, where the AVX-512 VNNI kernels run, the TQ2_0 matrices), unpacks
+    // kv_up, transposes the conv weights.
+    void finish();
+    void repack_ternary();
 
     ModelConfig cfg_;
     kern::TernaryFormat format_ = kern::TernaryFormat::TQ2_0;
@@ -99,6 +103,7 @@ private:
     std::vector<std::vector<int8_t>> kv_up_q_;
     std::vector<std::vector<float>> conv_wT_;
     std::unique_ptr<kern::Q8_0x8Matrix> head_q8x8_;
+    std::vector<kern::TernaryX16> x16_;
 };
 
 }  // namespace np::infer

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "backend_ops/op_case.h"
 #include "kernels/cpu/act_quant.h"
@@ -14,6 +15,7 @@
 #include "kernels/cpu/q8_0_x8.h"
 #include "kernels/cpu/ternary_kernels.h"
 #include "kernels/cpu/ternary_pack.h"
+#include "kernels/cpu/ternary_x16.h"
 #include "kernels/cpu/vec_ops.h"
 
 namespace np::backend_ops {
@@ -45,7 +47,13 @@ void ternary_ops(std::vector<InferOp>& ops, kern::TernaryFormat f, int O, int I,
     struct Data {
         std::vector<int8_t> w;
         kern::PackedTernary packed;
+        std::optional<kern::TernaryX16> x16;  // TQ2_0: the rows repacked 16 at a time
         kern::QuantizedActs x;
+        kern::TernaryView view(bool repacked) const {
+            kern::TernaryView v = packed.view();
+            if (repacked) v.x16 = x16->data(), v.x16_groups = x16->groups();
+            return v;
+        }
     };
     auto d = std::make_shared<Data>();
     std::mt19937 rng{uint32_t(O * 131 + I * 7 + R)};
@@ -53,6 +61,7 @@ void ternary_ops(std::vector<InferOp>& ops, kern::TernaryFormat f, int O, int I,
     d->w.resize(size_t(O) * I);
     for (int8_t& v : d->w) v = int8_t(tern(rng));
     d->packed = kern::pack_ternary(f, d->w.data(), O, I, 0.0123f);
+    if (f == kern::TernaryFormat::TQ2_0) d->x16 = kern::TernaryX16::repack(d->packed.view());
     const std::vector<float> x = normal(size_t(R) * I, rng, 1.f);
     kern::quantize_acts_int8_reference(d->x, x.data(), R, I);
     auto reference = [d, O, I, R] {
@@ -65,23 +74,29 @@ void ternary_ops(std::vector<InferOp>& ops, kern::TernaryFormat f, int O, int I,
             }
         return dots;
     };
-    const std::string fmt = f == kern::TernaryFormat::TQ2_0 ? "tq2_0" : "tq1_0";
-    const std::string shape = fmt + " " + dims({O, I}) + " R" + std::to_string(R);
-    InferOp mm{"ternary_matmat", shape, nullptr, reference, 0, 2.0 * O * I * R, true};
-    mm.run = [d, O, R](KernelPath p) {
-        std::vector<int32_t> dots(size_t(R) * O);
-        kern::ternary_matmul_dots(dots.data(), d->packed.view(), d->x, p);
-        return as_double(dots);
-    };
-    ops.push_back(mm);
-    InferOp mv{"ternary_matvec", shape, nullptr, reference, 0, 2.0 * O * I * R, true};
-    mv.run = [d, O, R](KernelPath p) {
-        std::vector<int32_t> dots(size_t(R) * O);
-        for (int r = 0; r < R; r++)
-            kern::ternary_matvec_dots(dots.data() + size_t(r) * O, d->packed.view(), d->x, r, p);
-        return as_double(dots);
-    };
-    ops.push_back(mv);
+    for (bool repacked : {false, true}) {
+        if (repacked && !d->x16) continue;
+        const std::string fmt = f == kern::TernaryFormat::TQ1_0 ? "tq1_0"
+                                : repacked                      ? "tq2_0+x16"
+                                                                : "tq2_0";
+        const std::string shape = fmt + " " + dims({O, I}) + " R" + std::to_string(R);
+        InferOp mm{"ternary_matmat", shape, nullptr, reference, 0, 2.0 * O * I * R, true};
+        mm.run = [d, O, R, repacked](KernelPath p) {
+            std::vector<int32_t> dots(size_t(R) * O);
+            kern::ternary_matmul_dots(dots.data(), d->view(repacked), d->x, p);
+            return as_double(dots);
+        };
+        ops.push_back(mm);
+        InferOp mv{"ternary_matvec", shape, nullptr, reference, 0, 2.0 * O * I * R, true};
+        mv.run = [d, O, R, repacked](KernelPath p) {
+            std::vector<int32_t> dots(size_t(R) * O);
+            for (int r = 0; r < R; r++)
+                kern::ternary_matvec_dots(dots.data() + size_t(r) * O, d->view(repacked), d->x, r,
+                                          p);
+            return as_double(dots);
+        };
+        ops.push_back(mv);
+    }
 }
 
 // The activation quantiser's bytes, scales and sums against its scalar reference.

@@ -1,5 +1,6 @@
 #include "kernels/cpu/q8_0_x8.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -111,27 +112,40 @@ void group_dot_avx2(float* y8, const BlockQ8_0x8* grp, int nb, const BlockQ8_0* 
 // The same int32 block sums with vpdpbusd, which multiplies unsigned by signed bytes: w ^ 0x80 is
 // w + 128 as an unsigned byte, so the sum is x·w + 128·Σx, and the block's 128·Σx (the same for
 // the 8 rows, xsum128) is taken back out by starting the sum at its negative. One instruction
-// per 4-byte slice instead of sign, sign, maddubs, madd and add.
-void group_dot_vnni(float* y8, const BlockQ8_0x8* grp, int nb, const BlockQ8_0* xq, const float* xd,
-                    const int32_t* xsum128) {
+// per 4-byte slice instead of sign, sign, maddubs, madd and add. NT vectors at once: a block's
+// weights are loaded once for all of them, and each vector's block sum runs as two chains (even
+// and odd slices), so the multiply-adds do not wait on each other's latency. Integer sums are
+// exact in any order: every vector gets the bits of its one-vector product.
+template <int NT>
+void group_dot_vnni(float* const* y8, const BlockQ8_0x8* grp, int nb, const BlockQ8_0* const* xq,
+                    const float* const* xd, const int32_t* const* xsum128) {
     const __m256i flip = _mm256_set1_epi8(char(0x80));
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[NT];
+    for (auto& a : acc) a = _mm256_setzero_ps();
     for (int k = 0; k < nb; k++) {
         const BlockQ8_0x8& b = grp[k];
         const char* ahead = reinterpret_cast<const char*>(&b) + kWeightPrefetchBytes;
         for (int l = 0; l < 272; l += 64) prefetch_weights(ahead + l);
-        __m256i s = _mm256_set1_epi32(-xsum128[k]);
-        for (int c = 0; c < 8; c++) {
-            const __m256i w = _mm256_xor_si256(
+        __m256i w[8];
+        for (int c = 0; c < 8; c++)
+            w[c] = _mm256_xor_si256(
                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c)), flip);
-            int32_t x4;
-            std::memcpy(&x4, xq[k].qs + 4 * c, 4);
-            s = _mm256_dpbusd_epi32(s, w, _mm256_set1_epi32(x4));
-        }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.d)));
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[k])), _mm256_cvtepi32_ps(s), acc);
+        for (int t = 0; t < NT; t++) {
+            __m256i s0 = _mm256_set1_epi32(-xsum128[t][k]), s1 = _mm256_setzero_si256();
+            for (int c = 0; c < 8; c += 2) {
+                int32_t x0, x1;
+                std::memcpy(&x0, xq[t][k].qs + 4 * c, 4);
+                std::memcpy(&x1, xq[t][k].qs + 4 * c + 4, 4);
+                s0 = _mm256_dpbusd_epi32(s0, w[c], _mm256_set1_epi32(x0));
+                s1 = _mm256_dpbusd_epi32(s1, w[c + 1], _mm256_set1_epi32(x1));
+            }
+            const __m256i s = _mm256_add_epi32(s0, s1);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[t][k])),
+                                     _mm256_cvtepi32_ps(s), acc[t]);
+        }
     }
-    _mm256_storeu_ps(y8, acc);
+    for (int t = 0; t < NT; t++) _mm256_storeu_ps(y8[t], acc[t]);
 }
 #endif
 
@@ -183,27 +197,61 @@ void q8_0x8_matmat(std::span<float* const> ys, const Q8_0x8Matrix& W, const floa
     const BlockQ8_0* xqp = xq_buf.data();
     const float* xd = xd_buf.data();
     const int32_t* xs = xs_buf.data();
-    // Rows 8g.. of vector i: the VNNI body where the CPU has it, the same sums either way.
-    auto group_dot = [&](float* y8, int g, size_t i) {
-        const size_t o = i * size_t(nb);
+    float* const* y = ys.data();
+    // Rows 8g.. of vectors i..i+m-1 into out[0..m): the VNNI body where the CPU has it (up to 4
+    // vectors per pass over the group), the same sums either way.
+    auto group_dots = [&](float* const* out, int g, size_t i, size_t m) {
 #ifdef NP_Q8X8_VNNI
-        group_dot_vnni(y8, W.group(g), nb, xqp + o, xd + o, xs + o);
+        constexpr size_t kMax = 4;
+        for (size_t j = 0; j < m; j += kMax) {
+            const BlockQ8_0* xqs[kMax];
+            const float* xds[kMax];
+            const int32_t* xss[kMax];
+            const size_t mm = std::min(kMax, m - j);
+            for (size_t t = 0; t < mm; t++) {
+                const size_t o = (i + j + t) * size_t(nb);
+                xqs[t] = xqp + o, xds[t] = xd + o, xss[t] = xs + o;
+            }
+            switch (mm) {
+                case 4:
+                    group_dot_vnni<4>(out + j, W.group(g), nb, xqs, xds, xss);
+                    break;
+                case 3:
+                    group_dot_vnni<3>(out + j, W.group(g), nb, xqs, xds, xss);
+                    break;
+                case 2:
+                    group_dot_vnni<2>(out + j, W.group(g), nb, xqs, xds, xss);
+                    break;
+                default:
+                    group_dot_vnni<1>(out + j, W.group(g), nb, xqs, xds, xss);
+                    break;
+            }
+        }
 #else
         (void)xs;
-        group_dot_avx2(y8, W.group(g), nb, xqp + o, xd + o);
+        for (size_t t = 0; t < m; t++) {
+            const size_t o = (i + t) * size_t(nb);
+            group_dot_avx2(out[t], W.group(g), nb, xqp + o, xd + o);
+        }
 #endif
     };
-    float* const* y = ys.data();
     // Groups shared out as the ternary products share rows (row_shares.h); a group stays in the
     // cache while it meets the n vectors.
+    constexpr size_t kMaxVectors = 16;  // the output pointers of one pass, on the stack
     parallel_for_shared_rows(full, W.bytes() > (size_t(1) << 17), 1, 1, [&](int b, int e) {
+        float* out[kMaxVectors];
         for (int g = b; g < e; g++)
-            for (size_t i = 0; i < n; i++) group_dot(y[i] + 8 * g, g, i);
+            for (size_t i = 0; i < n; i += kMaxVectors) {
+                const size_t m = std::min(kMaxVectors, n - i);
+                for (size_t t = 0; t < m; t++) out[t] = y[i + t] + 8 * g;
+                group_dots(out, g, i, m);
+            }
     });
     if (full * 8 < W.rows())  // the last, partial group
         for (size_t i = 0; i < n; i++) {
             float y8[8];
-            group_dot(y8, full, i);
+            float* out[1] = {y8};
+            group_dots(out, full, i, 1);
             for (int o = full * 8; o < W.rows(); o++) y[i][o] = y8[o - full * 8];
         }
 #else

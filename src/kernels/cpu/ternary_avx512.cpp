@@ -66,8 +66,10 @@ NP_VNNI void tq2_rows(const KernelArgs& a, int o, const DotOut& out) {
     for (int r = 0; r < NR; r++) out.put(0, o + r, hsum512(acc[r]) - a.xsum[0]);
 }
 
+NP_VNNI int x16_rows(const KernelArgs& a, int o0, int o1, const DotOut& out);
+
 NP_VNNI void tq2_matvec(const KernelArgs& a, int o0, int o1, const DotOut& out) {
-    int o = o0;
+    int o = x16_rows(a, o0, o1, out);
     for (; o + 2 <= o1; o += 2) tq2_rows<2>(a, o, out);
     if (o < o1) tq2_rows<1>(a, o, out);
 }
@@ -251,6 +253,13 @@ struct PrefetchRange {
     const uint8_t* end = nullptr;
 };
 
+// 4 activation bytes in every 32-bit lane.
+NP_VNNI inline __m512i bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
 // NRV*16 rows x NT tokens t0.. in NRV*NT accumulators over the interleaved codes; one line of
 // `pf` prefetched per weight group.
 template <int NRV, int NT>
@@ -272,9 +281,7 @@ NP_VNNI void interleaved_tile(const KernelArgs& a, const uint8_t* codes, int t0,
         for (int rv = 0; rv < NRV; rv++)
             w[rv] = _mm512_load_si512(codes + (size_t(g) * NRV + rv) * 64);
         for (int t = 0; t < NT; t++) {
-            int32_t x4;
-            std::memcpy(&x4, x[t] + 4 * g, 4);
-            const __m512i xb = _mm512_set1_epi32(x4);
+            const __m512i xb = bcast4(x[t] + 4 * g);
             for (int rv = 0; rv < NRV; rv++) acc[rv][t] = dpbusd(acc[rv][t], w[rv], xb);
         }
     }
@@ -319,8 +326,113 @@ NP_VNNI void interleaved_all_tokens(const KernelArgs& a, const uint8_t* codes, i
     }
 }
 
+// ---- TQ2_0 rows repacked 16 at a time (ternary_x16.h) ------------------------------------------
+// Shift s and mask of a layout vector is the interleaved code vector of weights 16c+4s..16c+4s+3:
+// the tile above without its decode pass. NRV groups of 16 rows are NRV sequential streams,
+// prefetched kX16Ahead bytes ahead (a decode step streams them from DRAM).
+constexpr size_t kX16Ahead = 2048;
+
+template <int NRV, int NT>
+NP_VNNI void x16_tile(const KernelArgs& a, int t0, int g0, const DotOut& out) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const int chunks = a.nblocks * kTernaryBlock / 16;
+    const uint8_t* p[NRV];
+    const int8_t* x[NT];
+    __m512i acc[NRV][NT];
+    for (int rv = 0; rv < NRV; rv++) p[rv] = a.x16 + size_t(g0 + rv) * size_t(chunks) * 64;
+    for (int t = 0; t < NT; t++) x[t] = a.x + size_t(t0 + t) * a.ldx;
+    for (auto& row : acc)
+        for (auto& v : row) v = _mm512_setzero_si512();
+    auto step = [&]<int S>(int c) {
+        __m512i w[NRV];
+        for (int rv = 0; rv < NRV; rv++)
+            w[rv] = _mm512_and_si512(
+                _mm512_srli_epi16(_mm512_load_si512(p[rv] + size_t(c) * 64), 2 * S), m3);
+        for (int t = 0; t < NT; t++) {
+            const __m512i xb = bcast4(x[t] + 16 * c + 4 * S);
+            for (int rv = 0; rv < NRV; rv++) acc[rv][t] = dpbusd(acc[rv][t], w[rv], xb);
+        }
+    };
+    for (int c = 0; c < chunks; c++) {
+        for (int rv = 0; rv < NRV; rv++) prefetch_weights(p[rv] + size_t(c) * 64 + kX16Ahead);
+        step.template operator()<0>(c);
+        step.template operator()<1>(c);
+        step.template operator()<2>(c);
+        step.template operator()<3>(c);
+    }
+    for (int t = 0; t < NT; t++) {
+        const __m512i xs = _mm512_set1_epi32(a.xsum[t0 + t]);
+        for (int rv = 0; rv < NRV; rv++)
+            put16(out, t0 + t, 16 * (g0 + rv), _mm512_sub_epi32(acc[rv][t], xs));
+    }
+}
+
+template <int NRV>
+NP_VNNI void x16_all_tokens(const KernelArgs& a, int g0, const DotOut& out) {
+    const int runs = (a.ntok + kMaxTileTokens - 1) / kMaxTileTokens;
+    for (int i = 0, t = 0; i < runs; i++) {
+        const int nt = (a.ntok - t) / (runs - i);
+        switch (nt) {
+            case 6:
+                x16_tile<NRV, 6>(a, t, g0, out);
+                break;
+            case 5:
+                x16_tile<NRV, 5>(a, t, g0, out);
+                break;
+            case 4:
+                x16_tile<NRV, 4>(a, t, g0, out);
+                break;
+            case 3:
+                x16_tile<NRV, 3>(a, t, g0, out);
+                break;
+            case 2:
+                x16_tile<NRV, 2>(a, t, g0, out);
+                break;
+            default:
+                x16_tile<NRV, 1>(a, t, g0, out);
+                break;
+        }
+        t += nt;
+    }
+}
+
+// One token against group g: one sequential stream of weights (what a decode step reads from
+// DRAM), and an accumulator per shift so the four vpdpbusd of a vector do not wait on each other.
+NP_VNNI void x16_matvec_group(const KernelArgs& a, int g, const DotOut& out) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const int chunks = a.nblocks * kTernaryBlock / 16;
+    const uint8_t* p = a.x16 + size_t(g) * size_t(chunks) * 64;
+    const int8_t* x = a.x;
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (int c = 0; c < chunks; c++, p += 64) {
+        prefetch_weights(p + kX16Ahead);
+        const __m512i v = _mm512_load_si512(p);
+        acc0 = dpbusd(acc0, _mm512_and_si512(v, m3), bcast4(x + 16 * c));
+        acc1 = dpbusd(acc1, _mm512_and_si512(_mm512_srli_epi16(v, 2), m3), bcast4(x + 16 * c + 4));
+        acc2 = dpbusd(acc2, _mm512_and_si512(_mm512_srli_epi16(v, 4), m3), bcast4(x + 16 * c + 8));
+        acc3 = dpbusd(acc3, _mm512_and_si512(_mm512_srli_epi16(v, 6), m3), bcast4(x + 16 * c + 12));
+    }
+    const __m512i sum =
+        _mm512_add_epi32(_mm512_add_epi32(acc0, acc1), _mm512_add_epi32(acc2, acc3));
+    put16(out, 0, 16 * g, _mm512_sub_epi32(sum, _mm512_set1_epi32(a.xsum[0])));
+}
+
+// Rows [o0, o1) that lie in whole repacked groups (several tokens: 4 groups at a time where it
+// can); returns the first row left to the TQ2_0 kernels.
+NP_VNNI int x16_rows(const KernelArgs& a, int o0, int o1, const DotOut& out) {
+    if (!a.x16 || o0 % 16 != 0) return o0;
+    const int g1 = std::min(o1 / 16, a.x16_groups);
+    int g = o0 / 16;
+    if (a.ntok == 1)
+        for (; g < g1; g++) x16_matvec_group(a, g, out);
+    for (; g + 4 <= g1; g += 4) x16_all_tokens<4>(a, g, out);
+    for (; g < g1; g++) x16_all_tokens<1>(a, g, out);
+    return std::max(o0, g * 16);
+}
+
 // Tiles of 64 rows, then of 16, then single rows on the row-major tile above.
 NP_VNNI void tq2_matmul(const KernelArgs& a, int o0, int o1, const DotOut& out) {
+    o0 = x16_rows(a, o0, o1, out);
     static_assert(kMatmulScratchRows >= 64);
     auto next_rows = [&](int b, int e) {
         return PrefetchRange{a.W + size_t(b) * a.row_bytes, a.W + size_t(e) * a.row_bytes};

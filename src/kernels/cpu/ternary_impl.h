@@ -25,6 +25,8 @@ struct DotOut {
 struct KernelArgs {
     const uint8_t* W = nullptr;  // packed rows
     size_t row_bytes = 0;
+    const uint8_t* x16 = nullptr;  // rows [0, 16*x16_groups) repacked (ternary_x16.h), or null
+    int x16_groups = 0;
     int nblocks = 0;            // 256-weight blocks per row
     const int8_t* x = nullptr;  // token 0 of ntok, zero-padded rows of nblocks*256
     size_t ldx = 0;

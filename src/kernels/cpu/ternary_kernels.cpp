@@ -127,8 +127,9 @@ void run(std::span<const Product> products, const QuantizedActs& x, int t0, int 
     for (int i = 0; i < nprod; i++) {
         const TernaryView& W = *products[size_t(i)].W;
         // Chunks of at least ~4 KiB of weights; rows in multiples of the SIMD row tiles (4 for
-        // matvec, 64 for the matmul's interleaved tiles).
-        const int align = matmul ? detail::kMatmulScratchRows : 4;
+        // matvec, 64 for the matmul's interleaved tiles and the repacked rows' 4 groups of 16).
+        const bool x16 = W.x16 && path == KernelPath::AVX512VNNI;
+        const int align = matmul || x16 ? detail::kMatmulScratchRows : 4;
         const int grain = std::max(align, int(4096 / W.row_bytes()));
         shares[i].reset(W.rows, nth, align, grain);
     }
@@ -152,6 +153,8 @@ void run(std::span<const Product> products, const QuantizedActs& x, int t0, int 
             const TernaryView& W = *products[size_t(i)].W;
             a.W = W.data;
             a.row_bytes = W.row_bytes();
+            a.x16 = W.x16;
+            a.x16_groups = W.x16 ? W.x16_groups : 0;
             a.nblocks = W.nblocks();
             return matmul ? k.matmul[int(W.format)] : k.matvec[int(W.format)];
         };

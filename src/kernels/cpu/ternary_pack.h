@@ -61,6 +61,10 @@ struct TernaryView {
     int rows = 0, cols = 0;  // logical shape [out, in]
     float gamma = 1.f;       // exact per-tensor scale
     const uint8_t* data = nullptr;
+    // Optional: the first 16*x16_groups rows repacked for the AVX-512 VNNI kernels
+    // (ternary_x16.h); those kernels then read them from there, every other path from data.
+    const uint8_t* x16 = nullptr;
+    int x16_groups = 0;
     int nblocks() const { return ternary_padded_cols(cols) / kTernaryBlock; }
     size_t row_bytes() const { return ternary_row_bytes(format, cols); }
     size_t bytes() const { return row_bytes() * size_t(rows); }
