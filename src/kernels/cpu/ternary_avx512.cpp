@@ -165,67 +165,6 @@ NP_VNNI void matmul_rows(const KernelArgs& a, int o0, int o1, const DotOut& out,
     }
 }
 
-// ---- TQ2_0 matmul on row-interleaved codes --------------------------------------------------
-// The tiles above give every (row, token) pair a 16-lane accumulator that ends in a horizontal
-// sum, and read one 64-byte activation vector per token per 64 weights. Here a 64-byte code
-// vector holds 16 rows, 4 consecutive weights of a row per 32-bit lane ("interleaved"), so
-// vpdpbusd against 4 activation bytes broadcast to every lane adds 4 products into each of 16 row
-// sums at once: no horizontal sums, and a token costs one 4-byte broadcast per 16 x 4 weights.
-//
-// Scratch layout for a tile of NRV groups of 16 rows: vector (g, rv) at codes + (g*NRV + rv)*64
-// holds, in lane r, the codes of weights 4g..4g+3 of row 16*rv + r.
-
-// 16 rows x 32 packed bytes (8 dwords each) -> t[q] = dword q of rows 0..15. z[r] holds rows r
-// (low half) and r + 8 (high half); an 8x8 dword transpose runs in both halves at once.
-NP_VNNI inline void transpose_16x8(__m512i z[8], __m512i t[8]) {
-    __m512i a[8], b[8];
-    for (int i = 0; i < 4; i++) {
-        a[2 * i] = _mm512_unpacklo_epi32(z[2 * i], z[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_epi32(z[2 * i], z[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; i++) {
-        b[4 * i + 0] = _mm512_unpacklo_epi64(a[4 * i + 0], a[4 * i + 2]);
-        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i + 0], a[4 * i + 2]);
-        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
-        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
-    }
-    // b[q] (q < 4), 128-bit lanes: dword q of rows 0-3, dword q+4 of rows 0-3, then the same of
-    // rows 8-11; b[q+4] likewise for rows 4-7 and 12-15.
-    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
-    const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
-    for (int q = 0; q < 4; q++) {
-        t[q] = _mm512_permutex2var_epi64(b[q], lo, b[q + 4]);
-        t[q + 4] = _mm512_permutex2var_epi64(b[q], hi, b[q + 4]);
-    }
-}
-
-// Rows o..o+16*NRV-1 of a TQ2_0 matrix -> interleaved codes. Half j of a block's qs holds, shifted
-// by 2s, weights 128j + 32s + (0..31): dword q of it is weight group 32j + 8s + q of the block.
-template <int NRV>
-NP_VNNI void tq2_decode_interleaved(uint8_t* codes, const KernelArgs& a, int o) {
-    const __m512i m3 = _mm512_set1_epi8(3);
-    for (int rv = 0; rv < NRV; rv++) {
-        const uint8_t* rows = a.W + size_t(o + 16 * rv) * a.row_bytes;
-        for (int b = 0; b < a.nblocks; b++)
-            for (int j = 0; j < 2; j++) {
-                const size_t off = size_t(b) * sizeof(BlockTQ2_0) + 32 * size_t(j);
-                __m512i z[8], t[8];
-                for (int r = 0; r < 8; r++)
-                    z[r] = _mm512_inserti64x4(
-                        _mm512_castsi256_si512(ld(rows + size_t(r) * a.row_bytes + off)),
-                        ld(rows + size_t(r + 8) * a.row_bytes + off), 1);
-                transpose_16x8(z, t);
-                const int g0 = 64 * b + 32 * j;
-                for (int s = 0; s < 4; s++)
-                    for (int q = 0; q < 8; q++) {
-                        const __m512i c =
-                            _mm512_and_si512(_mm512_srl_epi16(t[q], _mm_cvtsi32_si128(2 * s)), m3);
-                        _mm512_store_si512(codes + (size_t(g0 + 8 * s + q) * NRV + rv) * 64, c);
-                    }
-            }
-    }
-}
-
 // dots[t] of 16 rows o..o+15 -> out, in the scalar put's order of operations.
 NP_VNNI inline void put16(const DotOut& out, int t, int o, __m512i d) {
     const size_t at = size_t(t) * out.ld + size_t(o);
@@ -245,14 +184,6 @@ NP_VNNI inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
     return acc;
 }
 
-// Packed bytes [next, end) to bring into cache while a tile computes: the next tile's rows. Its
-// decode would otherwise wait on DRAM (prompt weights do not fit in cache), one line per 16-row
-// load.
-struct PrefetchRange {
-    const uint8_t* next = nullptr;
-    const uint8_t* end = nullptr;
-};
-
 // 4 activation bytes in every 32-bit lane.
 NP_VNNI inline __m512i bcast4(const int8_t* p) {
     int32_t v;
@@ -260,76 +191,16 @@ NP_VNNI inline __m512i bcast4(const int8_t* p) {
     return _mm512_set1_epi32(v);
 }
 
-// NRV*16 rows x NT tokens t0.. in NRV*NT accumulators over the interleaved codes; one line of
-// `pf` prefetched per weight group.
-template <int NRV, int NT>
-NP_VNNI void interleaved_tile(const KernelArgs& a, const uint8_t* codes, int t0, int o,
-                              const DotOut& out, PrefetchRange& pf) {
-    const int groups = a.nblocks * kTernaryBlock / 4;
-    const uint8_t* pf_next = pf.next;
-    const int8_t* x[NT];
-    __m512i acc[NRV][NT];
-    for (int t = 0; t < NT; t++) x[t] = a.x + size_t(t0 + t) * a.ldx;
-    for (auto& row : acc)
-        for (auto& v : row) v = _mm512_setzero_si512();
-    for (int g = 0; g < groups; g++) {
-        if (pf_next < pf.end) {
-            prefetch_weights(pf_next);
-            pf_next += 64;
-        }
-        __m512i w[NRV];
-        for (int rv = 0; rv < NRV; rv++)
-            w[rv] = _mm512_load_si512(codes + (size_t(g) * NRV + rv) * 64);
-        for (int t = 0; t < NT; t++) {
-            const __m512i xb = bcast4(x[t] + 4 * g);
-            for (int rv = 0; rv < NRV; rv++) acc[rv][t] = dpbusd(acc[rv][t], w[rv], xb);
-        }
-    }
-    pf.next = pf_next;
-    for (int t = 0; t < NT; t++) {
-        const __m512i xs = _mm512_set1_epi32(a.xsum[t0 + t]);
-        for (int rv = 0; rv < NRV; rv++)
-            put16(out, t0 + t, o + 16 * rv, _mm512_sub_epi32(acc[rv][t], xs));
-    }
-}
-
-// Every token against one decoded row tile, in runs of at most kMaxTileTokens tokens of near
-// equal length (8 tokens: 4 + 4, not 6 + 2, so no run is left with too few accumulators).
+// Tokens per tile at most; a longer run is cut into near equal pieces (8 tokens: 4 + 4, not
+// 6 + 2, so no tile is left with too few accumulators to hide the vpdpbusd latency).
 constexpr int kMaxTileTokens = 6;
-template <int NRV>
-NP_VNNI void interleaved_all_tokens(const KernelArgs& a, const uint8_t* codes, int o,
-                                    const DotOut& out, PrefetchRange pf) {
-    const int runs = (a.ntok + kMaxTileTokens - 1) / kMaxTileTokens;
-    for (int i = 0, t = 0; i < runs; i++) {
-        const int nt = (a.ntok - t) / (runs - i);
-        switch (nt) {
-            case 6:
-                interleaved_tile<NRV, 6>(a, codes, t, o, out, pf);
-                break;
-            case 5:
-                interleaved_tile<NRV, 5>(a, codes, t, o, out, pf);
-                break;
-            case 4:
-                interleaved_tile<NRV, 4>(a, codes, t, o, out, pf);
-                break;
-            case 3:
-                interleaved_tile<NRV, 3>(a, codes, t, o, out, pf);
-                break;
-            case 2:
-                interleaved_tile<NRV, 2>(a, codes, t, o, out, pf);
-                break;
-            default:
-                interleaved_tile<NRV, 1>(a, codes, t, o, out, pf);
-                break;
-        }
-        t += nt;
-    }
-}
 
 // ---- TQ2_0 rows repacked 16 at a time (ternary_x16.h) ------------------------------------------
-// Shift s and mask of a layout vector is the interleaved code vector of weights 16c+4s..16c+4s+3:
-// the tile above without its decode pass. NRV groups of 16 rows are NRV sequential streams,
-// prefetched kX16Ahead bytes ahead (a decode step streams them from DRAM).
+// Shift 2s and mask 3 of layout vector c give, in lane r, the codes of weights 16c+4s..16c+4s+3
+// of row r: one vpdpbusd against those 4 activation bytes broadcast to every lane adds into the 16
+// row sums at once, so a tile of NRV groups x NT tokens keeps NRV*NT accumulators in registers
+// and needs no horizontal sums. NRV groups of 16 rows are NRV sequential streams, prefetched
+// kX16Ahead bytes ahead (a decode step streams them from DRAM).
 constexpr size_t kX16Ahead = 2048;
 
 template <int NRV, int NT>
@@ -430,26 +301,10 @@ NP_VNNI int x16_rows(const KernelArgs& a, int o0, int o1, const DotOut& out) {
     return std::max(o0, g * 16);
 }
 
-// Tiles of 64 rows, then of 16, then single rows on the row-major tile above.
+// The repacked rows, then the rest on the row-major tiles above.
 NP_VNNI void tq2_matmul(const KernelArgs& a, int o0, int o1, const DotOut& out) {
-    o0 = x16_rows(a, o0, o1, out);
-    static_assert(kMatmulScratchRows >= 64);
-    auto next_rows = [&](int b, int e) {
-        return PrefetchRange{a.W + size_t(b) * a.row_bytes, a.W + size_t(e) * a.row_bytes};
-    };
-    int o = o0;
-    for (; o + 64 <= o1; o += 64) {
-        tq2_decode_interleaved<4>(a.codes, a, o);
-        interleaved_all_tokens<4>(a, a.codes, o, out, next_rows(o + 64, std::min(o + 128, o1)));
-    }
-    for (; o + 16 <= o1; o += 16) {
-        tq2_decode_interleaved<1>(a.codes, a, o);
-        interleaved_all_tokens<1>(a, a.codes, o, out, next_rows(o + 16, std::min(o + 32, o1)));
-    }
-    for (; o < o1; o++) {
-        tq2_decode_row(a.codes, a.W + size_t(o) * a.row_bytes, a.nblocks);
-        codes_dot_all<1>(a, o, out);
-    }
+    matmul_rows(a, x16_rows(a, o0, o1, out), o1, out,
+                [](uint8_t* c, const uint8_t* row, int nb) { tq2_decode_row(c, row, nb); });
 }
 NP_VNNI void tq1_matmul(const KernelArgs& a, int o0, int o1, const DotOut& out) {
     matmul_rows(a, o0, o1, out,

@@ -32,14 +32,14 @@ struct KernelArgs {
     size_t ldx = 0;
     const int32_t* xsum = nullptr;  // per token sum of x
     int ntok = 1;
-    // matmul scratch: kMatmulScratchRows rows of nblocks*256 decoded codes, 64-byte aligned.
+    // matmul scratch: kMatmulRowTile rows of nblocks*256 decoded codes, 64-byte aligned.
     uint8_t* codes = nullptr;
 };
 
-// Rows the row-major matmul tiles decode at once; rows of decoded codes KernelArgs::codes holds
-// (the interleaved AVX-512 tile decodes 64).
+// Rows a matmul kernel may decode at once into KernelArgs::codes.
 inline constexpr int kMatmulRowTile = 4;
-inline constexpr int kMatmulScratchRows = 64;
+// Rows the AVX-512 VNNI kernels take at once from repacked matrices (4 groups of 16).
+inline constexpr int kX16TileRows = 64;
 
 // Computes rows [o0, o1) for every token of a (matvec kernels: a.ntok == 1).
 using RowsFn = void (*)(const KernelArgs& a, int o0, int o1, const DotOut& out);

@@ -126,10 +126,9 @@ void run(std::span<const Product> products, const QuantizedActs& x, int t0, int 
     RowShares* shares = shares_tls.data();
     for (int i = 0; i < nprod; i++) {
         const TernaryView& W = *products[size_t(i)].W;
-        // Chunks of at least ~4 KiB of weights; rows in multiples of the SIMD row tiles (4 for
-        // matvec, 64 for the matmul's interleaved tiles and the repacked rows' 4 groups of 16).
+        // Chunks of at least ~4 KiB of weights; rows in multiples of the SIMD row tiles.
         const bool x16 = W.x16 && path == KernelPath::AVX512VNNI;
-        const int align = matmul || x16 ? detail::kMatmulScratchRows : 4;
+        const int align = x16 ? detail::kX16TileRows : detail::kMatmulRowTile;
         const int grain = std::max(align, int(4096 / W.row_bytes()));
         shares[i].reset(W.rows, nth, align, grain);
     }
@@ -144,7 +143,7 @@ void run(std::span<const Product> products, const QuantizedActs& x, int t0, int 
             // Scratch for the decoded codes of a row tile; grows once per thread, then is reused.
             thread_local std::vector<uint8_t> codes;
             const size_t need =
-                size_t(detail::kMatmulScratchRows) * size_t(max_blocks) * kTernaryBlock + 64;
+                size_t(detail::kMatmulRowTile) * size_t(max_blocks) * kTernaryBlock + 64;
             if (codes.size() < need) codes.resize(need);
             const uintptr_t p = reinterpret_cast<uintptr_t>(codes.data());
             a.codes = codes.data() + ((64 - p % 64) % 64);
