@@ -193,7 +193,7 @@ NP_VNNI inline __m512i bcast4(const int8_t* p) {
 
 // Tokens per tile at most; a longer run is cut into near equal pieces (8 tokens: 4 + 4, not
 // 6 + 2, so no tile is left with too few accumulators to hide the vpdpbusd latency).
-constexpr int kMaxTileTokens = 6;
+constexpr int kMaxTileTokens = 8;
 
 // ---- TQ2_0 rows repacked 16 at a time (ternary_x16.h) ------------------------------------------
 // Shift 2s and mask 3 of layout vector c give, in lane r, the codes of weights 16c+4s..16c+4s+3
@@ -244,6 +244,12 @@ NP_VNNI void x16_all_tokens(const KernelArgs& a, int g0, const DotOut& out) {
     for (int i = 0, t = 0; i < runs; i++) {
         const int nt = (a.ntok - t) / (runs - i);
         switch (nt) {
+            case 8:
+                x16_tile<NRV, 8>(a, t, g0, out);
+                break;
+            case 7:
+                x16_tile<NRV, 7>(a, t, g0, out);
+                break;
             case 6:
                 x16_tile<NRV, 6>(a, t, g0, out);
                 break;
@@ -296,7 +302,7 @@ NP_VNNI int x16_rows(const KernelArgs& a, int o0, int o1, const DotOut& out) {
     int g = o0 / 16;
     if (a.ntok == 1)
         for (; g < g1; g++) x16_matvec_group(a, g, out);
-    for (; g + 4 <= g1; g += 4) x16_all_tokens<4>(a, g, out);
+    for (; g + 3 <= g1; g += 3) x16_all_tokens<3>(a, g, out);
     for (; g < g1; g++) x16_all_tokens<1>(a, g, out);
     return std::max(o0, g * 16);
 }
