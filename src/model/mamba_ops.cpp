@@ -5,6 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 #include "model/mamba.h"
@@ -233,6 +238,98 @@ void ssm_scan_forward(T* y, T* chunk_state, const T* xbc, const T* dt, const T* 
                                              s, scratch);
 }
 
+#if defined(__AVX512F__)
+// GCC 12's avx512fintrin.h initialises its "undefined" vectors as `__m256 __Y = __Y;`, which
+// -Wmaybe-uninitialized reports at every inlined use (GCC bug 105593, fixed in 12.3).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+// The reverse loop below for one (row, head) step in float, with N = 16*NV: B, C and the step's
+// dB, dC stay in registers across the P state rows, sB's dot product ends in one shuffle-tree
+// reduction per row (GCC finishes an `omp simd reduction` lane by lane, ~16 scalar adds, which
+// cost more than the row's products), and da stays a vector until the step's end. Sums in
+// another order than the generic loop: the gradients agree to float rounding.
+template <int NV>
+void scan_reverse_step_f32(float* dS, float* dB, float* dC, float* dx, float& ddtv, float& da,
+                           float& dDh, const float* Scur, const float* Sprev, const float* x,
+                           const float* dy, const float* Bv, const float* Cv, int P, float dtv,
+                           float Dh, float decay, bool start) {
+    constexpr int N = 16 * NV;
+    __m512 b[NV], c[NV], db[NV], dc[NV];
+    for (int v = 0; v < NV; v++) {
+        b[v] = _mm512_loadu_ps(Bv + 16 * v), c[v] = _mm512_loadu_ps(Cv + 16 * v);
+        db[v] = _mm512_setzero_ps(), dc[v] = _mm512_setzero_ps();
+    }
+    const __m512 vdecay = _mm512_set1_ps(decay);
+    __m512 vda = _mm512_setzero_ps();
+    for (int p = 0; p < P; p++) {
+        const float dyp = dy[p], dtx = dtv * x[p];
+        const __m512 vdy = _mm512_set1_ps(dyp), vdtx = _mm512_set1_ps(dtx);
+        float* dSp = dS + size_t(p) * N;
+        __m512 sB = _mm512_setzero_ps();
+        for (int v = 0; v < NV; v++) {
+            dc[v] = _mm512_fmadd_ps(vdy, _mm512_loadu_ps(Scur + size_t(p) * N + 16 * v), dc[v]);
+            __m512 ds = _mm512_fmadd_ps(vdy, c[v], _mm512_loadu_ps(dSp + 16 * v));
+            sB = _mm512_fmadd_ps(ds, b[v], sB);
+            db[v] = _mm512_fmadd_ps(vdtx, ds, db[v]);
+            if (start) {
+                ds = _mm512_setzero_ps();
+            } else {
+                vda = _mm512_fmadd_ps(ds, _mm512_loadu_ps(Sprev + size_t(p) * N + 16 * v), vda);
+                ds = _mm512_mul_ps(ds, vdecay);
+            }
+            _mm512_storeu_ps(dSp + 16 * v, ds);
+        }
+        const float sb = _mm512_reduce_add_ps(sB);
+        dDh += dyp * x[p];
+        ddtv += x[p] * sb;
+        dx[p] += Dh * dyp + dtv * sb;
+    }
+    for (int v = 0; v < NV; v++) {
+        _mm512_storeu_ps(dB + 16 * v, db[v]);
+        _mm512_storeu_ps(dC + 16 * v, dc[v]);
+    }
+    da = _mm512_reduce_add_ps(vda);
+}
+
+// The float fast path for d_state 16, 32 or 64; false where the generic loop runs.
+template <class T>
+bool scan_reverse_step_fast(T* dS, T* dB, T* dC, T* dx, T& ddtv, T& da, T& dDh, const T* Scur,
+                            const T* Sprev, const T* x, const T* dy, const T* Bv, const T* Cv,
+                            int P, int N, T dtv, T Dh, T decay, bool start) {
+    if constexpr (std::is_same_v<T, float>) {
+        switch (N) {
+            case 16:
+                scan_reverse_step_f32<1>(dS, dB, dC, dx, ddtv, da, dDh, Scur, Sprev, x, dy, Bv, Cv,
+                                         P, dtv, Dh, decay, start);
+                return true;
+            case 32:
+                scan_reverse_step_f32<2>(dS, dB, dC, dx, ddtv, da, dDh, Scur, Sprev, x, dy, Bv, Cv,
+                                         P, dtv, Dh, decay, start);
+                return true;
+            case 64:
+                scan_reverse_step_f32<4>(dS, dB, dC, dx, ddtv, da, dDh, Scur, Sprev, x, dy, Bv, Cv,
+                                         P, dtv, Dh, decay, start);
+                return true;
+            default:
+                return false;
+        }
+    }
+    return false;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#else
+template <class T>
+bool scan_reverse_step_fast(T*, T*, T*, T*, T&, T&, T&, const T*, const T*, const T*, const T*,
+                            const T*, const T*, int, int, T, T, T, bool) {
+    return false;
+}
+#endif
+
 // Reverse scan per (batch row, head), recomputing each chunk's states from the one saved at its
 // start. Each task owns its x-columns of dxbc, its ddt column, its slot of dbc_head (B/C
 // gradients per head, summed over the group at the end) and its head_partial entries, so no two
@@ -289,7 +386,10 @@ void ssm_scan_backward(T* dxbc, T* ddt, T* dA_log, T* dD, const T* dy_all, const
                     std::fill(dB, dB + 2 * s.N, T(0));
                     T* dx = dxbc + size_t(row) * s.C + hh * s.P;
                     T ddtv = 0, da = 0;
-                    for (int p = 0; p < s.P; p++) {
+                    const bool fast =
+                        scan_reverse_step_fast(dS, dB, dC, dx, ddtv, da, dDh, Scur, Sprev, x, dy,
+                                               Bv, Cv, s.P, s.N, dtv, Dh, decay, start);
+                    for (int p = 0; p < s.P && !fast; p++) {
                         const T dyp = dy[p], dtx = dtv * x[p];
                         T* dSp = dS + size_t(p) * s.N;
                         const T* Sc = Scur + size_t(p) * s.N;

@@ -951,10 +951,13 @@ std::vector<TrainOp> training_ops(bool perf) {
                                                "A_log", "D",       "norm_w", "out_proj"};
     // d_model, head_dim, d_state, n_groups; B, T, chunk
     using MambaShape = std::array<int, 7>;
-    for (auto [D, P, N, G, B, T, L] :
-         perf ? std::vector<MambaShape>{{256, 64, 32, 1, 2, 128, 64}}
-              : std::vector<MambaShape>{
-                    {4, 4, 3, 1, 1, 1, 4}, {8, 4, 3, 2, 2, 13, 4}, {12, 8, 5, 1, 1, 19, 8}}) {
+    for (auto [D, P, N, G, B, T, L] : perf ? std::vector<MambaShape>{{256, 64, 32, 1, 2, 128, 64}}
+                                           : std::vector<MambaShape>{{4, 4, 3, 1, 1, 1, 4},
+                                                                     {8, 4, 3, 2, 2, 13, 4},
+                                                                     {12, 8, 5, 1, 1, 19, 8},
+                                                                     {16, 8, 16, 2, 2, 11, 4},
+                                                                     {16, 8, 32, 1, 1, 9, 8},
+                                                                     {8, 4, 64, 1, 1, 5, 4}}) {
         MambaDims d;
         d.d_model = D, d.head_dim = P, d.d_state = N, d.n_groups = G;
         TrainOp op =
