@@ -4,10 +4,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/arena.h"
 #include "backend/backend.h"
+#include "kernels/cpu/vec_ops.h"
 #include "model/config.h"
 #include "model/mamba_ops.h"
 #include "model/ops.h"
@@ -78,8 +80,9 @@ void mamba_backward(Backend<T>& be, T* dh, MambaGrads<T>& g, const T* dout, cons
                     const MambaWeights<T>& w, const MambaDims& d, const SeqLayout& layout,
                     bool quantize, T eps, MambaActs<T>& acts);
 
-// One head, one token: S[P,N] = decay*S + dt * x ⊗ B, then y[p] = S[p]·C + D*x[p]. Shared by the
-// training scan, the reference decode step and the packed engine so all compute identical states.
+// One head, one token: S[P,N] = decay*S + dt * x ⊗ B, then y[p] = S[p]·C + D*x[p]. In float each
+// row is the packed engine's decode kernel (kern::ssm_row_update), so the training scan, the
+// reference decode step and the packed engine compute identical states from identical inputs.
 template <class T>
 inline void ssm_step_head(T* S, T* y, const T* x, const T* Bv, const T* Cv, T dt, T decay, T Dh,
                           int P, int N) {
@@ -87,10 +90,14 @@ inline void ssm_step_head(T* S, T* y, const T* x, const T* Bv, const T* Cv, T dt
         T* Sp = S + size_t(p) * N;
         const T dtx = dt * x[p];
         T acc = 0;
+        if constexpr (std::is_same_v<T, float>) {
+            acc = kern::ssm_row_update(Sp, decay, dtx, Bv, Cv, N);
+        } else {
 #pragma omp simd reduction(+ : acc)
-        for (int n = 0; n < N; n++) {
-            Sp[n] = decay * Sp[n] + dtx * Bv[n];
-            acc += Sp[n] * Cv[n];
+            for (int n = 0; n < N; n++) {
+                Sp[n] = decay * Sp[n] + dtx * Bv[n];
+                acc += Sp[n] * Cv[n];
+            }
         }
         y[p] = acc + Dh * x[p];
     }
