@@ -8,16 +8,23 @@
 // document starts; a query attends to the keys of its document up to itself.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/simd_avx2.h"
 #include "model/config.h"
 
 namespace np {
 
 // Vectorised dot product. Forward, backward recomputation and decode step all use it, so their
 // scores are bitwise the same function of q and k.
+// In float it is the decode kernels' AVX2 dot (one horizontal sum; GCC ends an `omp simd`
+// reduction lane by lane, which costs more than a 16- or 64-long product itself).
 template <class T>
 inline T vdot(const T* a, const T* b, int n) {
+#ifdef NP_VEC_AVX2
+    if constexpr (std::is_same_v<T, float>) return kern::simd::dot(a, b, n);
+#endif
     T s = 0;
 #pragma omp simd reduction(+ : s)
     for (int k = 0; k < n; k++) s += a[k] * b[k];

@@ -18,6 +18,21 @@ inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// sum_k a[k] * b[k]: two accumulators, one horizontal sum, then the scalar tail.
+inline float dot(const float* a, const float* b, int n) {
+    int k = 0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (; k + 16 <= n; k += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), acc1);
+    }
+    for (; k + 8 <= n; k += 8)
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc0);
+    float s = hsum(_mm256_add_ps(acc0, acc1));
+    for (; k < n; k++) s += a[k] * b[k];
+    return s;
+}
+
 // 8 int8 -> 8 floats.
 inline __m256 load_i8x8(const int8_t* p) {
     return _mm256_cvtepi32_ps(

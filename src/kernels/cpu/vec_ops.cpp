@@ -44,22 +44,14 @@ __m256 silu8(__m256 x) {
 
 namespace {
 
-// sum_k a[k] * b[k]: two accumulators, then the scalar tail.
 float dot(const float* a, const float* b, int n) {
-    int k = 0;
-    float s = 0;
 #ifdef NP_VEC_AVX2
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    for (; k + 16 <= n; k += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), acc1);
-    }
-    for (; k + 8 <= n; k += 8)
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc0);
-    s = hsum(_mm256_add_ps(acc0, acc1));
-#endif
-    for (; k < n; k++) s += a[k] * b[k];
+    return simd::dot(a, b, n);
+#else
+    float s = 0;
+    for (int k = 0; k < n; k++) s += a[k] * b[k];
     return s;
+#endif
 }
 
 }  // namespace
