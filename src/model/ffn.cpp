@@ -1,6 +1,12 @@
 #include "model/ffn.h"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <type_traits>
+
 #include "core/error.h"
+#include "kernels/cpu/vec_ops.h"
 
 namespace np {
 
@@ -57,8 +63,30 @@ void ffn_backward(Backend<T>& be, T* dh, FfnGrads<T>& g, const T* dout, const T*
     be.bitlinear_backward(dh, g.up, A.du, A.up_c.xhat, A.up_c.wq, R, D, F);
 }
 
+namespace {
+
+// Elements [0, n) in one contiguous piece per thread, through a float kernel of kernels/cpu.
+template <class Body>
+void split_elements(size_t n, Body body) {
+#pragma omp parallel
+    {
+        const size_t nth = size_t(omp_get_num_threads()), id = size_t(omp_get_thread_num());
+        const size_t per = (n + nth - 1) / nth, b = std::min(n, id * per), e = std::min(n, b + per);
+        if (b < e) body(b, int(e - b));
+    }
+}
+
+}  // namespace
+
+// In float: the decode step's kernels (kern::gated_act and its backward, AVX2 bodies).
 template <class T>
 void gated_act_forward(T* m, const T* a, const T* u, size_t n, FfnAct act) {
+    if constexpr (std::is_same_v<T, float>) {
+        split_elements(n, [&](size_t b, int len) {
+            kern::gated_act(m + b, a + b, u + b, len, act == FfnAct::SwiGLU);
+        });
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         const T f = act == FfnAct::SwiGLU ? silu(a[i]) : (a[i] > 0 ? a[i] * a[i] : T(0));
@@ -68,6 +96,13 @@ void gated_act_forward(T* m, const T* a, const T* u, size_t n, FfnAct act) {
 
 template <class T>
 void gated_act_backward(T* da, T* du, const T* dm, const T* a, const T* u, size_t n, FfnAct act) {
+    if constexpr (std::is_same_v<T, float>) {
+        split_elements(n, [&](size_t b, int len) {
+            kern::gated_act_backward(da + b, du + b, dm + b, a + b, u + b, len,
+                                     act == FfnAct::SwiGLU);
+        });
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         T f, df;

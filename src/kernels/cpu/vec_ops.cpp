@@ -95,6 +95,36 @@ void gated_act(float* out, const float* g, const float* u, int n, bool swiglu) {
     }
 }
 
+void gated_act_backward(float* dg, float* du, const float* dm, const float* g, const float* u,
+                        int n, bool swiglu) {
+    int k = 0;
+#ifdef NP_VEC_AVX2
+    if (swiglu) {
+        const __m256 one = _mm256_set1_ps(1.f);
+        for (; k + 8 <= n; k += 8) {
+            const __m256 a = _mm256_loadu_ps(g + k), d = _mm256_loadu_ps(dm + k);
+            const __m256 s = _mm256_div_ps(
+                one, _mm256_add_ps(one, exp_fast8(_mm256_sub_ps(_mm256_setzero_ps(), a))));
+            const __m256 f = _mm256_mul_ps(a, s);
+            const __m256 df = _mm256_mul_ps(s, _mm256_fmadd_ps(a, _mm256_sub_ps(one, s), one));
+            _mm256_storeu_ps(du + k, _mm256_fmadd_ps(d, f, _mm256_loadu_ps(du + k)));
+            _mm256_storeu_ps(dg + k, _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_loadu_ps(u + k)), df,
+                                                     _mm256_loadu_ps(dg + k)));
+        }
+    }
+#endif
+    for (; k < n; k++) {
+        const float a = g[k];
+        float f, df;
+        if (swiglu)
+            silu_and_grad(a, f, df);
+        else
+            f = a > 0 ? a * a : 0.f, df = a > 0 ? 2.f * a : 0.f;
+        du[k] += dm[k] * f;
+        dg[k] += dm[k] * u[k] * df;
+    }
+}
+
 float rmsnorm_row(float* y, const float* x, const float* w, int n, float eps) {
     const float rs = 1.f / std::sqrt(dot(x, x, n) / float(n) + eps);
     int k = 0;

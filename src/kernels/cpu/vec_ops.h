@@ -18,6 +18,9 @@ namespace np::kern {
 float ssm_row_update(float* S, float decay, float dtx, const float* B, const float* C, int n);
 // out[k] = silu(g[k]) * u[k] (SwiGLU) or relu(g[k])^2 * u[k]; out may alias g or u.
 void gated_act(float* out, const float* g, const float* u, int n, bool swiglu);
+// The backward of gated_act, adding: du[k] += dm[k] * f(g[k]), dg[k] += dm[k] * u[k] * f'(g[k]).
+void gated_act_backward(float* dg, float* du, const float* dm, const float* g, const float* u,
+                        int n, bool swiglu);
 // out[k] = silu(x[k]); out may alias x.
 void silu_rows(float* out, const float* x, int n);
 // y[k] = x[k] * rs * w[k] with rs = 1 / sqrt(mean(x^2) + eps), one row (DESIGN §2.1's RMSNorm);
