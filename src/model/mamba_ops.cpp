@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -177,26 +178,37 @@ void causal_conv_silu_backward(T* dzxbcdt, T* dconv_w, T* dconv_b, T* dxbc, cons
         const T* cp = conv_pre + size_t(row) * s.C;
         for (int c = 0; c < s.C; c++) dxr[c] *= silu_grad(cp[c]);
     }
-    // Parallel over channel blocks: each thread owns its channels' weights and inputs.
+    // Parallel over channel blocks: each thread owns its channels' weights and inputs. The block's
+    // taps are transposed to [K, block] (and their gradients summed there) so the channel loops
+    // run over contiguous memory; conv_w is [C, K].
     constexpr int kBlock = 32;
-    const int nblocks = (s.C + kBlock - 1) / kBlock;
+    const int nblocks = (s.C + kBlock - 1) / kBlock, K = s.K;
 #pragma omp parallel for schedule(static) if (big(size_t(R) * s.C * s.K))
     for (int blk = 0; blk < nblocks; blk++) {
-        const int c0 = blk * kBlock, c1 = std::min(s.C, c0 + kBlock);
+        const int c0 = blk * kBlock, w = std::min(s.C, c0 + kBlock) - c0;
+        thread_local std::vector<T> taps;  // [K, kBlock] weights, then [K, kBlock] their gradients
+        taps.assign(size_t(2) * K * kBlock, T(0));
+        T *wT = taps.data(), *dwT = wT + size_t(K) * kBlock;
+        for (int j = 0; j < K; j++)
+            for (int i = 0; i < w; i++) wT[j * kBlock + i] = conv_w[size_t(c0 + i) * K + j];
         for (int row = 0; row < R; row++) {
-            const T* dc = dxbc + size_t(row) * s.C;
-            for (int c = c0; c < c1; c++) dconv_b[c] += dc[c];
-            for (int j = 0; j < s.K; j++) {
-                const int src = row - (s.K - 1) + j;
+            const T* dc = dxbc + size_t(row) * s.C + c0;
+            for (int i = 0; i < w; i++) dconv_b[c0 + i] += dc[i];
+            for (int j = 0; j < K; j++) {
+                const int src = row - (K - 1) + j;
                 if (src < seg_begin[row]) continue;
-                const T* xin = zxbcdt + size_t(src) * s.Ip + s.Di;
-                T* dxin = dzxbcdt + size_t(src) * s.Ip + s.Di;
-                for (int c = c0; c < c1; c++) {
-                    dxin[c] += conv_w[size_t(c) * s.K + j] * dc[c];
-                    dconv_w[size_t(c) * s.K + j] += dc[c] * xin[c];
+                const T* xin = zxbcdt + size_t(src) * s.Ip + s.Di + c0;
+                T* dxin = dzxbcdt + size_t(src) * s.Ip + s.Di + c0;
+                const T* wj = wT + j * kBlock;
+                T* dwj = dwT + j * kBlock;
+                for (int i = 0; i < w; i++) {
+                    dxin[i] += wj[i] * dc[i];
+                    dwj[i] += dc[i] * xin[i];
                 }
             }
         }
+        for (int j = 0; j < K; j++)
+            for (int i = 0; i < w; i++) dconv_w[size_t(c0 + i) * K + j] += dwT[j * kBlock + i];
     }
 }
 
