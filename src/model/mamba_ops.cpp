@@ -13,6 +13,7 @@
 #endif
 
 #include "core/error.h"
+#include "kernels/cpu/vec_ops.h"
 #include "model/mamba.h"
 #include "model/ops.h"
 
@@ -465,6 +466,8 @@ void ssm_scan_backward(T* dxbc, T* ddt, T* dA_log, T* dD, const T* dy_all, const
 
 // ---- gate: y * SiLU(z) --------------------------------------------------------------------------
 
+// In float both directions are the FFN's gated-activation kernels with the gate z and the value
+// y (kern::gated_act and its backward).
 template <class T>
 void gate_silu_forward(T* g, const T* y, const T* zxbcdt, int R, const MambaShape& s) {
 #pragma omp parallel for schedule(static) if (big(size_t(R) * s.Di))
@@ -472,7 +475,10 @@ void gate_silu_forward(T* g, const T* y, const T* zxbcdt, int R, const MambaShap
         const T* z = zxbcdt + size_t(row) * s.Ip;
         const T* yr = y + size_t(row) * s.Di;
         T* gr = g + size_t(row) * s.Di;
-        for (int i = 0; i < s.Di; i++) gr[i] = yr[i] * silu(z[i]);
+        if constexpr (std::is_same_v<T, float>)
+            kern::gated_act(gr, z, yr, s.Di, true);
+        else
+            for (int i = 0; i < s.Di; i++) gr[i] = yr[i] * silu(z[i]);
     }
 }
 
@@ -486,6 +492,10 @@ void gate_silu_backward(T* dzxbcdt, T* dy, const T* dg, const T* y, const T* zxb
         const T* dgr = dg + size_t(row) * s.Di;
         T* dz = dzxbcdt + size_t(row) * s.Ip;
         T* dyr = dy + size_t(row) * s.Di;
+        if constexpr (std::is_same_v<T, float>) {
+            kern::gated_act_backward(dz, dyr, dgr, z, yr, s.Di, true);
+            continue;
+        }
         for (int i = 0; i < s.Di; i++) {
             T f, df;
             silu_and_grad(z[i], f, df);

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
+
+#include "kernels/cpu/vec_ops.h"
 
 namespace np {
 
@@ -37,6 +40,12 @@ template <class T>
 void rmsnorm_forward(T* y, T* rstd, const T* x, const T* w, int R, int C, T eps) {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < R; r++) {
+        // In float: the decode step's row kernel (AVX2 sum of squares; the plain loop below is a
+        // scalar chain GCC may not vectorise without reordering the sum).
+        if constexpr (std::is_same_v<T, float>) {
+            rstd[r] = kern::rmsnorm_row(y + size_t(r) * C, x + size_t(r) * C, w, C, eps);
+            continue;
+        }
         const T* xr = x + size_t(r) * C;
         T* yr = y + size_t(r) * C;
         T ss = 0;
