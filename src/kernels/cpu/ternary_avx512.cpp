@@ -4,6 +4,8 @@
 // 256-bit form. Per-function target attributes: the file builds anywhere, runs only when
 // dispatched.
 #include <algorithm>
+#include <array>
+#include <utility>
 
 #include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/ternary_impl.h"
@@ -238,37 +240,19 @@ NP_VNNI void x16_tile(const KernelArgs& a, int t0, int g0, const DotOut& out) {
     }
 }
 
+// x16_tile<NRV, 1..kMaxTileTokens>, indexed by the token count minus one.
+template <int NRV, int... I>
+constexpr auto x16_tiles(std::integer_sequence<int, I...>) {
+    return std::array{&x16_tile<NRV, I + 1>...};
+}
+
 template <int NRV>
 NP_VNNI void x16_all_tokens(const KernelArgs& a, int g0, const DotOut& out) {
+    constexpr auto tiles = x16_tiles<NRV>(std::make_integer_sequence<int, kMaxTileTokens>{});
     const int runs = (a.ntok + kMaxTileTokens - 1) / kMaxTileTokens;
     for (int i = 0, t = 0; i < runs; i++) {
         const int nt = (a.ntok - t) / (runs - i);
-        switch (nt) {
-            case 8:
-                x16_tile<NRV, 8>(a, t, g0, out);
-                break;
-            case 7:
-                x16_tile<NRV, 7>(a, t, g0, out);
-                break;
-            case 6:
-                x16_tile<NRV, 6>(a, t, g0, out);
-                break;
-            case 5:
-                x16_tile<NRV, 5>(a, t, g0, out);
-                break;
-            case 4:
-                x16_tile<NRV, 4>(a, t, g0, out);
-                break;
-            case 3:
-                x16_tile<NRV, 3>(a, t, g0, out);
-                break;
-            case 2:
-                x16_tile<NRV, 2>(a, t, g0, out);
-                break;
-            default:
-                x16_tile<NRV, 1>(a, t, g0, out);
-                break;
-        }
+        tiles[size_t(nt - 1)](a, t, g0, out);
         t += nt;
     }
 }
