@@ -278,7 +278,7 @@ NP_VNNI void x16_matvec_group(const KernelArgs& a, int g, const DotOut& out) {
     put16(out, 0, 16 * g, _mm512_sub_epi32(sum, _mm512_set1_epi32(a.xsum[0])));
 }
 
-// Rows [o0, o1) that lie in whole repacked groups (several tokens: 4 groups at a time where it
+// Rows [o0, o1) that lie in whole repacked groups (several tokens: 3 groups at a time where it
 // can); returns the first row left to the TQ2_0 kernels.
 NP_VNNI int x16_rows(const KernelArgs& a, int o0, int o1, const DotOut& out) {
     if (!a.x16 || o0 % 16 != 0) return o0;

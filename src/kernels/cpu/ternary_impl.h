@@ -38,7 +38,7 @@ struct KernelArgs {
 
 // Rows a matmul kernel may decode at once into KernelArgs::codes.
 inline constexpr int kMatmulRowTile = 4;
-// Rows the AVX-512 VNNI kernels take at once from repacked matrices (4 groups of 16).
+// Rows the AVX-512 VNNI kernels take at once from repacked matrices (3 groups of 16).
 inline constexpr int kX16TileRows = 48;
 
 // Computes rows [o0, o1) for every token of a (matvec kernels: a.ntok == 1).
