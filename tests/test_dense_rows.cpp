@@ -195,7 +195,7 @@ TEST(DenseRows, BatchedHeadEqualsOneVectorAtATime) {
         const DenseMatrix m = make_matrix(t, rows, cols, rng);
         const bool repacked = t == DenseType::Q8_0;
         const Q8_0x8Matrix p = repacked ? Q8_0x8Matrix::repack(m.view) : Q8_0x8Matrix{};
-        for (int n : {1, 3, 9}) {
+        for (int n : {1, 3, 6, 9}) {
             std::vector<float> x(size_t(n) * cols);
             for (auto& v : x) v = nd(rng);
             for (int threads : {1, 2}) {

@@ -1,6 +1,7 @@
 #include "kernels/cpu/q8_0_x8.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string>
 
@@ -198,35 +199,21 @@ void q8_0x8_matmat(std::span<float* const> ys, const Q8_0x8Matrix& W, const floa
     const float* xd = xd_buf.data();
     const int32_t* xs = xs_buf.data();
     float* const* y = ys.data();
-    // Rows 8g.. of vectors i..i+m-1 into out[0..m): the VNNI body where the CPU has it (up to 4
-    // vectors per pass over the group), the same sums either way.
+    // Rows 8g.. of vectors i..i+m-1 (m <= kPass) into out[0..m): the VNNI body where the CPU has
+    // it (the m vectors in one pass over the group), the same sums either way.
+    constexpr size_t kPass = 4;
     auto group_dots = [&](float* const* out, int g, size_t i, size_t m) {
 #ifdef NP_Q8X8_VNNI
-        constexpr size_t kMax = 4;
-        for (size_t j = 0; j < m; j += kMax) {
-            const BlockQ8_0* xqs[kMax];
-            const float* xds[kMax];
-            const int32_t* xss[kMax];
-            const size_t mm = std::min(kMax, m - j);
-            for (size_t t = 0; t < mm; t++) {
-                const size_t o = (i + j + t) * size_t(nb);
-                xqs[t] = xqp + o, xds[t] = xd + o, xss[t] = xs + o;
-            }
-            switch (mm) {
-                case 4:
-                    group_dot_vnni<4>(out + j, W.group(g), nb, xqs, xds, xss);
-                    break;
-                case 3:
-                    group_dot_vnni<3>(out + j, W.group(g), nb, xqs, xds, xss);
-                    break;
-                case 2:
-                    group_dot_vnni<2>(out + j, W.group(g), nb, xqs, xds, xss);
-                    break;
-                default:
-                    group_dot_vnni<1>(out + j, W.group(g), nb, xqs, xds, xss);
-                    break;
-            }
+        const BlockQ8_0* xqs[kPass];
+        const float* xds[kPass];
+        const int32_t* xss[kPass];
+        for (size_t t = 0; t < m; t++) {
+            const size_t o = (i + t) * size_t(nb);
+            xqs[t] = xqp + o, xds[t] = xd + o, xss[t] = xs + o;
         }
+        constexpr std::array<decltype(&group_dot_vnni<1>), kPass> pass{
+            group_dot_vnni<1>, group_dot_vnni<2>, group_dot_vnni<3>, group_dot_vnni<4>};
+        pass[m - 1](out, W.group(g), nb, xqs, xds, xss);
 #else
         (void)xs;
         for (size_t t = 0; t < m; t++) {
@@ -237,12 +224,11 @@ void q8_0x8_matmat(std::span<float* const> ys, const Q8_0x8Matrix& W, const floa
     };
     // Groups shared out as the ternary products share rows (row_shares.h); a group stays in the
     // cache while it meets the n vectors.
-    constexpr size_t kMaxVectors = 16;  // the output pointers of one pass, on the stack
     parallel_for_shared_rows(full, W.bytes() > (size_t(1) << 17), 1, 1, [&](int b, int e) {
-        float* out[kMaxVectors];
+        float* out[kPass];
         for (int g = b; g < e; g++)
-            for (size_t i = 0; i < n; i += kMaxVectors) {
-                const size_t m = std::min(kMaxVectors, n - i);
+            for (size_t i = 0; i < n; i += kPass) {
+                const size_t m = std::min(kPass, n - i);
                 for (size_t t = 0; t < m; t++) out[t] = y[i + t] + 8 * g;
                 group_dots(out, g, i, m);
             }
